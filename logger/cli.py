@@ -1,0 +1,153 @@
+"""``sdvlog``: the command line. Each subcommand registers its arguments and handler below."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from logger.errors import Code, ConfigError, SdvLoggerError
+
+log = logging.getLogger("sdvlog")
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-c", "--config", type=Path, help="TOML configuration (default: embedded defaults)"
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    from logger.config import Config, load_config  # noqa: PLC0415 - keep `sdvlog --help` fast
+    from logger.service import Service  # noqa: PLC0415
+
+    cfg = load_config(args.config) if args.config else Config()
+    Service(cfg).run_until_signal()
+    return 0
+
+
+def _query_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("command", help="e.g. sync-0-9999999999999;limit=10")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--url", help="query channel of a running service, e.g. tcp://127.0.0.1:10000"
+    )
+    where.add_argument("--dir", type=Path, help="a store directory, read offline")
+    p.add_argument("--exchange", help="exchange name (default: the only or first one)")
+    p.add_argument("--format", choices=("table", "csv", "jsonl", "arrow"), default="table")
+    p.add_argument("--out", type=Path, help="write to this file instead of standard output")
+    p.add_argument("--key-file", type=Path, help="key of an encrypted store (with --dir)")
+    p.add_argument("--key-id", default=None, help="key id of an encrypted store (with --dir)")
+
+
+def _query(args: argparse.Namespace) -> int:
+    from logger.cli_query import run_query  # noqa: PLC0415
+
+    reply = run_query(args)
+    if reply.disk not in (Code.OK, Code.NONE) or reply.memory not in (Code.OK, Code.NONE):
+        print(
+            f"query failed ({int(reply.disk)},{int(reply.memory)}): {reply.message or ''}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _inspect_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", type=Path)
+    p.add_argument("--key-file", type=Path, help="key of an encrypted file")
+    p.add_argument("--key-id", default=None, help="key id (default: the one the file names)")
+    p.add_argument("--rows", type=int, default=5, help="how many first rows to show")
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from logger.inspect import inspect_file  # noqa: PLC0415
+    from logger.store.crypto import parse_key  # noqa: PLC0415
+
+    key = parse_key(_read_bytes(args.key_file), str(args.key_file)) if args.key_file else None
+    print(inspect_file(args.file, key=key, key_id=args.key_id, rows=args.rows))
+    return 0
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError("--key-file", f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _demo_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dir", type=Path, default=Path("data/demo"), help="store directory")
+    p.add_argument("--messages", type=int, default=2000, help="sample messages to publish")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from logger.demo import run_demo  # noqa: PLC0415
+
+    result = run_demo(args.dir, args.messages)
+    table = result.reply.table()
+    print(f"published {result.published} messages; {result.stored} stored durably under {args.dir}")
+    print(
+        f"query {result.command}: {table.num_rows} rows, end codes {int(result.reply.disk)},{int(result.reply.memory)}"
+    )
+    for row in table.slice(max(0, table.num_rows - 5)).to_pylist():
+        print(
+            f"  key={row['key']}  topic={row['topic']}  payload={row['payload'].decode(errors='replace')}"
+        )
+    return 0 if table.num_rows >= result.published else 1
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "run": Subcommand(
+        "run every configured part (broker, exchanges, query channel)", _run_args, _run
+    ),
+    "query": Subcommand(
+        "run a query command against a service or a store directory", _query_args, _query
+    ),
+    "inspect": Subcommand(
+        "show a Parquet file's schema, metadata, row groups and first rows", _inspect_args, _inspect
+    ),
+    "demo": Subcommand(
+        "sample traffic → embedded broker → exchange → Parquet → query", _demo_args, _demo
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sdvlog", description="CAN / SDV edge logger")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)"
+    )
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    for name, spec in SUBCOMMANDS.items():
+        spec.add_arguments(sub.add_parser(name, help=spec.help, description=spec.help))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[
+        min(args.verbose + (args.cmd in ("run", "demo")), 2)
+    ]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return SUBCOMMANDS[args.cmd].run(args)
+    except SdvLoggerError as exc:
+        print(f"sdvlog {args.cmd}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

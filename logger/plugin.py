@@ -1,0 +1,98 @@
+"""The stream plugin interface: ``encode`` batches to Arrow, ``parse_command``, ``decode``.
+
+A plugin owns the meaning of its stream: which tables it writes, which column is their time,
+which query selectors it answers and how. The service core only moves batches and tables.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from logger.command import Command, parse_command
+from logger.config import ExchangeConfig
+from logger.errors import CommandError
+from logger.message import MessageBatch
+
+QUARANTINE = "quarantine"
+QUARANTINE_SCHEMA = pa.schema(
+    [("key", pa.int64()), ("topic", pa.string()), ("payload", pa.binary()), ("reason", pa.string())]
+)
+
+
+@dataclass(frozen=True)
+class TableChunk:
+    """One encoded table of a batch: stored under ``<exchange>/<name>/...``, time in ``time_column``."""
+
+    name: str
+    table: pa.Table
+    time_column: str
+
+
+@dataclass(frozen=True)
+class Query:
+    """A parsed command as a plugin understands it. Plugins subclass it to add their selectors."""
+
+    command: Command
+    table: str
+    time_column: str
+    limit: int | None = None
+
+    @property
+    def start_ns(self) -> int:
+        return self.command.start_ns
+
+    @property
+    def end_ns(self) -> int:
+        return self.command.end_ns
+
+    @property
+    def is_async(self) -> bool:
+        return self.command.mode == "async"
+
+
+class StreamPlugin(ABC):
+    """Base of every stream plugin; one instance per exchange."""
+
+    id: int
+    name: str
+    schema_version: int = 1
+
+    def __init__(self, exchange: ExchangeConfig) -> None:
+        self.exchange = exchange
+
+    def metadata(self) -> dict[str, str]:
+        """Extra key-value metadata for every file this plugin's exchange writes (e.g. DBC name/hash)."""
+        return {}
+
+    @abstractmethod
+    def encode(self, batch: MessageBatch) -> list[TableChunk]:
+        """Encode one batch of messages to tables; bad messages go to a ``quarantine`` chunk."""
+
+    @abstractmethod
+    def parse_command(self, text: str) -> Query:
+        """Parse a query command; raise :class:`CommandError` for what this plugin cannot answer."""
+
+    @abstractmethod
+    def decode(self, tables: Iterable[pa.Table], query: Query) -> Iterator[pa.Table]:
+        """Turn stored or in-memory tables (already cut to the time range, in time order) into reply frames."""
+
+
+def quarantine_chunk(
+    keys: list[int], topics: list[str], payloads: list[bytes], reasons: list[str]
+) -> TableChunk:
+    table = pa.table([keys, topics, payloads, reasons], schema=QUARANTINE_SCHEMA)
+    return TableChunk(QUARANTINE, table, "key")
+
+
+def parse_basic(text: str, allowed: frozenset[str]) -> tuple[Command, int | None]:
+    """Parse ``text`` and reject selectors outside ``allowed`` (code 5, naming them)."""
+    cmd = parse_command(text)
+    bad = [name for name, _ in cmd.selectors if name not in allowed]
+    if bad:
+        raise CommandError(f"selector {bad[0]}= is not supported by this stream")
+    limit = cmd.limit
+    return cmd, limit

@@ -1,0 +1,40 @@
+"""The RAW stream plugin: opaque payloads stored as ``key``, ``topic``, ``payload``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import pyarrow as pa
+
+from logger.message import MessageBatch
+from logger.plugin import Query, StreamPlugin, TableChunk, parse_basic
+
+RAW_SCHEMA = pa.schema([("key", pa.int64()), ("topic", pa.string()), ("payload", pa.binary())])
+FRAME_ROWS = 65536
+
+
+class RawPlugin(StreamPlugin):
+    """Every message as it came, keyed by its capture key; filters on the key."""
+
+    id = 0
+    name = "raw"
+
+    def encode(self, batch: MessageBatch) -> list[TableChunk]:
+        table = pa.table(
+            [
+                pa.array(batch.keys, pa.int64()),
+                pa.array(batch.topics, pa.string()),
+                pa.array(batch.payloads, pa.binary()),
+            ],
+            schema=RAW_SCHEMA,
+        )
+        return [TableChunk("raw", table, "key")]
+
+    def parse_command(self, text: str) -> Query:
+        cmd, limit = parse_basic(text, frozenset({"limit"}))
+        return Query(cmd, "raw", "key", limit)
+
+    def decode(self, tables: Iterable[pa.Table], query: Query) -> Iterator[pa.Table]:
+        for table in tables:
+            for offset in range(0, table.num_rows, FRAME_ROWS):
+                yield table.slice(offset, FRAME_ROWS)

@@ -1,0 +1,146 @@
+"""The service: every configured part in one process (``sdvlog run``)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+
+from paho.mqtt.enums import MQTTProtocolVersion
+
+from logger.broker import EmbeddedBroker
+from logger.channel import ChannelServer, QueryService
+from logger.config import Config, ExchangeConfig
+from logger.errors import SdvLoggerError, ServiceError
+from logger.exchange import Endpoint, Exchange
+from logger.message import MessageBatch
+from logger.plugin import StreamPlugin
+from logger.plugins import PluginRegistry
+from logger.query import Answerer
+from logger.store.layout import StoredFile
+from logger.store.store import ParquetStore
+
+log = logging.getLogger(__name__)
+
+
+def file_metadata(cfg: Config, ex: ExchangeConfig, plugin: StreamPlugin) -> dict[str, str]:
+    meta = {
+        "sdvlog.vin": cfg.vin,
+        "sdvlog.exchange": ex.name,
+        "sdvlog.topic": ex.topic,
+        "sdvlog.plugin": plugin.name,
+        "sdvlog.plugin_id": str(plugin.id),
+        "sdvlog.schema_version": str(plugin.schema_version),
+    }
+    meta.update(plugin.metadata())
+    return meta
+
+
+class LiveSource:
+    """A running exchange as a query source: files plus what is in memory."""
+
+    def __init__(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+        self.name = exchange.name
+        self.plugin = exchange.plugin
+        self.store = exchange.store
+
+    def snapshot(
+        self, table: str, start_ns: int, end_ns: int
+    ) -> tuple[list[StoredFile], list[MessageBatch]]:
+        """Called with the exchange lock held."""
+        return self.store.files(table, start_ns, end_ns), self.exchange.memory_snapshot()
+
+
+class Service:
+    """Embedded broker (optional), one exchange per data path, and the query channel."""
+
+    def __init__(self, cfg: Config, registry: PluginRegistry | None = None) -> None:
+        self.cfg = cfg
+        self.registry = registry or PluginRegistry()
+        self.broker: EmbeddedBroker | None = None
+        self.exchanges: dict[str, Exchange] = {}
+        self.queries = QueryService({})
+        self.channel = ChannelServer(cfg.query.url, self.queries)
+        self.stopped = threading.Event()
+        self._stop_requested = threading.Event()
+
+    def _endpoint(self) -> Endpoint:
+        b = self.cfg.broker
+        if self.broker is not None:
+            return Endpoint("127.0.0.1", self.broker.port, MQTTProtocolVersion.MQTTv311)
+        return Endpoint(b.host, b.port, MQTTProtocolVersion.MQTTv5)
+
+    def start(self) -> None:
+        try:
+            self.channel.start()
+            if self.cfg.broker.embedded:
+                self.broker = EmbeddedBroker("127.0.0.1", self.cfg.broker.embedded_port)
+                self.broker.start()
+            for ex_cfg in self.cfg.exchanges:
+                self._start_exchange(ex_cfg)
+        except SdvLoggerError:
+            self.stop()
+            raise
+        self.queries.ready.set()
+        log.info(
+            "service running: %d exchange(s), queries on %s",
+            len(self.exchanges),
+            self.cfg.query.url,
+        )
+
+    def _start_exchange(self, ex_cfg: ExchangeConfig) -> None:
+        plugin = self.registry.get(ex_cfg.stream)(ex_cfg)
+        store = ParquetStore(self.cfg.parquet, ex_cfg.name, file_metadata(self.cfg, ex_cfg, plugin))
+        report = store.recover()
+        log.info("%s: store recovered: %s", ex_cfg.name, report)
+        client_id = f"sdvlog-{self.cfg.vin}-{ex_cfg.name}"
+        exchange = Exchange(ex_cfg, self.cfg.broker, self._endpoint(), plugin, store, client_id)
+        exchange.start()
+        self.exchanges[ex_cfg.name] = exchange
+        self.queries.add(ex_cfg.name, Answerer(LiveSource(exchange), exchange.lock))
+
+    def stop(self) -> None:
+        """Flush every ring, write and acknowledge what is held, then close everything."""
+        if self.stopped.is_set():
+            return
+        for exchange in self.exchanges.values():
+            try:
+                exchange.stop()
+            except SdvLoggerError as exc:
+                log.error("%s: stop failed: %s", exchange.name, exc)
+        self.channel.stop()
+        if self.broker is not None:
+            self.broker.stop()
+        self.stopped.set()
+        log.info("service stopped")
+
+    def request_stop(self, *_: object) -> None:
+        self._stop_requested.set()
+
+    def run_until_signal(self) -> None:
+        """Start, wait for SIGTERM / SIGINT, stop cleanly."""
+
+        def handler(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal %d: stopping", signum)
+            self._stop_requested.set()
+
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.start()
+            self._stop_requested.wait()
+        finally:
+            self.stop()
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+    def stats(self) -> dict[str, object]:
+        return {name: ex.stats() for name, ex in self.exchanges.items()}
+
+
+def require_exchange(service: Service, name: str) -> Exchange:
+    try:
+        return service.exchanges[name]
+    except KeyError as exc:
+        raise ServiceError(f"no exchange named {name!r}") from exc

@@ -1,0 +1,74 @@
+"""Time columns as nanoseconds, and cutting a table at UTC hour boundaries (vectorised)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from logger.errors import StoreError
+from logger.store.layout import HOUR_NS
+
+_UNIT_NS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+
+def ns_per_unit(type_: pa.DataType) -> int:
+    """Nanoseconds per stored unit of a time column: integers are ns, timestamps per their unit."""
+    if pa.types.is_timestamp(type_):
+        return _UNIT_NS[type_.unit]
+    if pa.types.is_integer(type_):
+        return 1
+    raise StoreError(f"a time column must be an integer (ns) or timestamp, not {type_}")
+
+
+def time_ns(table: pa.Table, time_column: str) -> npt.NDArray[np.int64]:
+    """The time column of ``table`` as int64 nanoseconds (no nulls allowed)."""
+    if time_column not in table.column_names:
+        raise StoreError(f"time column {time_column!r} is not in the table {table.column_names}")
+    column = table[time_column]
+    factor = ns_per_unit(column.type)
+    if column.null_count:
+        raise StoreError(f"time column {time_column!r} has {column.null_count} nulls")
+    try:
+        column = pc.cast(column, pa.int64())
+    except pa.ArrowInvalid as exc:
+        raise StoreError(f"time column {time_column!r} does not fit int64 nanoseconds") from exc
+    values: npt.NDArray[np.int64] = column.to_numpy()
+    return values * factor if factor != 1 else values
+
+
+@dataclass(frozen=True)
+class Piece:
+    """The rows of one table that fall into one UTC hour."""
+
+    table: pa.Table
+    first_ns: int
+    last_ns: int
+
+
+def split_by_hour(table: pa.Table, time_column: str) -> list[Piece]:
+    """Cut ``table`` into one piece per UTC hour of ``time_column``, in hour order.
+
+    Rows keep their order inside a piece. A table already in time order is only sliced
+    (zero-copy); otherwise rows are regrouped by a stable sort on the hour.
+    """
+    if table.num_rows == 0:
+        return []
+    t = time_ns(table, time_column)
+    if t.size and int(t.min()) < 0:
+        raise StoreError(f"time column {time_column!r} has times before 1970")
+    hours = t // HOUR_NS
+    steps = np.diff(hours)
+    if steps.size and bool((steps < 0).any()):
+        order = np.argsort(hours, kind="stable")
+        table, t, hours = table.take(pa.array(order)), t[order], hours[order]
+        steps = np.diff(hours)
+    bounds = np.concatenate(([0], np.flatnonzero(steps) + 1, [hours.size]))
+    pieces = []
+    for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        part = t[start:stop]
+        pieces.append(Piece(table.slice(start, stop - start), int(part.min()), int(part.max())))
+    return pieces

@@ -1,0 +1,192 @@
+"""Writing one batch of tables durably: temporary name, fsync, rename, fsync the directory.
+
+A batch is all or nothing: when any file fails, every temporary and every file of the batch
+already renamed into place is removed again, so the batch can simply be retried.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from logger.config import ParquetConfig
+from logger.errors import StoreError, StoreWriteError
+from logger.plugin import TableChunk
+from logger.store.crypto import StoreCrypto
+from logger.store.layout import StoredFile, check_table_name, format_name, partition_dir, temp_name
+from logger.store.split import split_by_hour
+
+log = logging.getLogger(__name__)
+
+_COMPRESSION = {"uncompressed": "none"}
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+EXCHANGE_KEY = "sdvlog.exchange"
+TABLE_KEY = "sdvlog.table"
+TIME_COLUMN_KEY = "sdvlog.time_column"
+
+
+def fsync_path(path: Path, directory: bool = False) -> None:
+    """fsync a file or directory by path."""
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class _Batch:
+    """What one batch has put on disk so far, to be undone on failure."""
+
+    temps: list[Path] = field(default_factory=list)
+    done: list[StoredFile] = field(default_factory=list)
+    new_dirs: list[Path] = field(default_factory=list)
+    dirs: set[Path] = field(default_factory=set)
+
+
+class FileWriter:
+    """Writes batches of one exchange under ``root`` (``<dir>/<exchange>``)."""
+
+    def __init__(
+        self,
+        root: Path,
+        exchange: str,
+        *,
+        cfg: ParquetConfig,
+        base_metadata: Mapping[str, str],
+        crypto: StoreCrypto | None,
+        dir_lock: threading.Lock,
+    ) -> None:
+        self._root = root
+        self._cfg = cfg
+        self._crypto = crypto
+        self._dir_lock = dir_lock
+        self._compression = _COMPRESSION.get(cfg.compress, cfg.compress)
+        self._base = {k.encode(): v.encode() for k, v in base_metadata.items()}
+        self._base[EXCHANGE_KEY.encode()] = exchange.encode()
+        self._seq_lock = threading.Lock()
+        self._next_seq = 0
+
+    def start_seq(self, seq: int) -> None:
+        """Continue numbering at ``seq`` (never goes backwards)."""
+        with self._seq_lock:
+            self._next_seq = max(self._next_seq, seq)
+
+    def _take_seq(self) -> int:
+        with self._seq_lock:
+            seq = self._next_seq
+            self._next_seq += 1
+            return seq
+
+    def write(
+        self, chunks: Sequence[TableChunk], extra_metadata: Mapping[str, bytes]
+    ) -> list[StoredFile]:
+        """Write every chunk, split by UTC hour; durable on return. Empty chunks write nothing.
+
+        ``extra_metadata`` goes only into the batch's first file (the first chunk's first hour).
+        """
+        for chunk in chunks:
+            check_table_name(chunk.name)
+        batch = _Batch()
+        extra = {k.encode(): v for k, v in extra_metadata.items()}
+        try:
+            for chunk in chunks:
+                for piece in split_by_hour(chunk.table, chunk.time_column):
+                    meta = self._metadata(chunk, piece.table, extra if not batch.done else {})
+                    self._write_file(batch, chunk.name, meta, piece.first_ns, piece.last_ns)
+            for directory in sorted(batch.dirs):
+                fsync_path(directory, directory=True)
+        except OSError as exc:
+            self._undo(batch)
+            disk_full = exc.errno in _DISK_FULL
+            what = "disk full" if disk_full else (exc.strerror or str(exc))
+            raise StoreWriteError(
+                f"cannot store a batch under {self._root}: {what}", disk_full=disk_full
+            ) from exc
+        except pa.ArrowException as exc:
+            self._undo(batch)
+            raise StoreError(f"cannot encode a batch for {self._root}: {exc}") from exc
+        except BaseException:
+            self._undo(batch)
+            raise
+        return batch.done
+
+    def _metadata(
+        self, chunk: TableChunk, table: pa.Table, extra: Mapping[bytes, bytes]
+    ) -> pa.Table:
+        meta = dict(table.schema.metadata or {})
+        meta.update(self._base)
+        meta[TABLE_KEY.encode()] = chunk.name.encode()
+        meta[TIME_COLUMN_KEY.encode()] = chunk.time_column.encode()
+        meta.update(extra)
+        return table.replace_schema_metadata(meta)
+
+    def _write_file(
+        self, batch: _Batch, table_name: str, table: pa.Table, first: int, last: int
+    ) -> None:
+        seq = self._take_seq()
+        directory = partition_dir(self._root, table_name, first)
+        name = format_name(first, last, seq)
+        tmp = directory / temp_name(name)
+        with self._dir_lock:
+            batch.new_dirs.extend(_make_dirs(directory))
+            batch.temps.append(tmp)
+            tmp.touch(exist_ok=False)
+        encryption = self._crypto.encryption_properties() if self._crypto else None
+        pq.write_table(
+            table,
+            tmp,
+            compression=self._compression,
+            row_group_size=self._cfg.row_group_rows,
+            write_statistics=True,
+            encryption_properties=encryption,
+        )
+        fsync_path(tmp)
+        size = tmp.stat().st_size
+        final = directory / name
+        os.rename(tmp, final)
+        batch.temps.remove(tmp)
+        batch.done.append(StoredFile(first, last, seq, table_name, final, size))
+        batch.dirs.add(directory)
+
+    def _undo(self, batch: _Batch) -> None:
+        paths = batch.temps + [f.path for f in batch.done]
+        for path in paths:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                log.error("cannot remove %s of a failed batch: %s", path, exc.strerror or exc)
+        with self._dir_lock:
+            for directory in reversed(batch.new_dirs):
+                try:
+                    directory.rmdir()
+                except OSError:
+                    continue
+        for directory in {p.parent for p in paths if p.parent.exists()}:
+            try:
+                fsync_path(directory, directory=True)
+            except OSError as exc:
+                log.warning("cannot fsync %s: %s", directory, exc.strerror or exc)
+        if paths:
+            log.info("removed %d file(s) of a failed batch under %s", len(paths), self._root)
+
+
+def _make_dirs(directory: Path) -> list[Path]:
+    """Create ``directory`` and missing parents, fsyncing each parent; returns those created."""
+    missing: list[Path] = []
+    current = directory
+    while not current.is_dir():
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
+        path.mkdir(exist_ok=True)
+        fsync_path(path.parent, directory=True)
+    return list(reversed(missing))

@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from logger.config import FullOp, RingbusConfig
+from logger.ringbus import FlushReason, PendingBatch, Ringbus
+
+
+class RecordingSink:
+    """Collects handed-over batches; ``auto_done`` marks them durable at once."""
+
+    def __init__(self, auto_done: bool = True) -> None:
+        self.batches: list[PendingBatch] = []
+        self.discarded: list[int] = []
+        self.handed = threading.Event()
+        self.auto_done = auto_done
+        self.pending_unacked = 0
+
+    def submit(self, batch: PendingBatch) -> None:
+        self.batches.append(batch)
+        if self.auto_done:
+            batch.done.set()
+        self.handed.set()
+
+    def unacked(self) -> int:
+        return self.pending_unacked
+
+    def wait(self, batch: PendingBatch) -> None:
+        batch.done.wait(10)
+
+    def discard(self, mids: list[int]) -> None:
+        self.discarded.extend(mids)
+
+
+def ring(
+    op: FullOp, cap: int = 3, flush_ms: int = 60000, window: int | None = None
+) -> tuple[Ringbus, RecordingSink]:
+    sink = RecordingSink()
+    return Ringbus(
+        RingbusConfig(cap=cap, full_op=op, flush_ms=flush_ms), sink, threading.Condition(), window
+    ), sink
+
+
+def fill(r: Ringbus, n: int, start: int = 0, mids: bool = False) -> list[bool]:
+    return [r.push(i, "t", b"%d" % i, i if mids else -1) for i in range(start, start + n)]
+
+
+def keys(batch: PendingBatch) -> list[int]:
+    return batch.batch.keys.tolist()
+
+
+def test_return_hands_the_whole_batch_and_accepts_the_new_message() -> None:
+    r, sink = ring(FullOp.RETURN)
+    assert fill(r, 7) == [True] * 7
+    assert [keys(b) for b in sink.batches] == [[0, 1, 2], [3, 4, 5]]
+    assert all(b.reason is FlushReason.FULL for b in sink.batches)
+    assert r.snapshot().keys.tolist() == [6]
+    assert r.counters.accepted == 7 and r.counters.flushed_messages == 6
+
+
+def test_none_rejects_new_messages_and_counts_them() -> None:
+    r, sink = ring(FullOp.NONE)
+    assert fill(r, 5, mids=True) == [True, True, True, False, False]
+    assert sink.batches == [] and r.snapshot().keys.tolist() == [0, 1, 2]
+    assert r.counters.dropped["full"] == 2
+    assert sink.discarded == [3, 4]  # acknowledged: dropped by policy, not to be redelivered
+
+
+def test_drop_discards_the_buffer_then_accepts() -> None:
+    r, sink = ring(FullOp.DROP)
+    fill(r, 4, mids=True)
+    assert r.snapshot().keys.tolist() == [3]
+    assert r.counters.dropped["discarded"] == 3 and sink.discarded == [0, 1, 2]
+    assert sink.batches == []
+
+
+def test_file_mode_waits_until_the_batch_is_durable() -> None:
+    sink = RecordingSink(auto_done=False)
+    r = Ringbus(RingbusConfig(cap=2, full_op=FullOp.FILE), sink, threading.Condition())
+    fill(r, 2)
+    pushed = threading.Event()
+    t = threading.Thread(target=lambda: (r.push(2, "t", b"x"), pushed.set()))
+    t.start()
+    assert sink.handed.wait(5)
+    assert not pushed.wait(0.2)  # back-pressure: the producer is held while the batch is written
+    sink.batches[0].done.set()
+    assert pushed.wait(5)
+    t.join()
+    assert keys(sink.batches[0]) == [0, 1] and r.snapshot().keys.tolist() == [2]
+
+
+def test_age_flush_hands_a_quiet_ring_over() -> None:
+    r, sink = ring(FullOp.RETURN, cap=100, flush_ms=30)
+    r.start()
+    try:
+        r.push(1, "t", b"a")
+        assert sink.handed.wait(5)
+        assert sink.batches[0].reason is FlushReason.AGE and keys(sink.batches[0]) == [1]
+    finally:
+        r.stop()
+
+
+def test_window_flush_before_the_broker_window_is_used_up() -> None:
+    r, sink = ring(FullOp.RETURN, cap=1000, window=100)
+    fill(r, 95, mids=True)
+    assert [b.reason for b in sink.batches] == [FlushReason.WINDOW]
+    assert len(sink.batches[0].mids) == 90  # 90 % of the window
+
+
+def test_window_counts_batches_still_being_written() -> None:
+    r, sink = ring(FullOp.RETURN, cap=1000, window=100)
+    sink.pending_unacked = 85
+    fill(r, 9, mids=True)
+    assert sink.batches == []  # the tail waits: flushing 5 messages at a time would make tiny files
+    fill(r, 1, 9, mids=True)
+    assert len(sink.batches) == 1 and len(sink.batches[0].mids) == 10
+
+
+def test_shutdown_flushes_what_is_left() -> None:
+    r, sink = ring(FullOp.RETURN, cap=10)
+    r.start()
+    fill(r, 4)
+    r.stop()
+    assert [b.reason for b in sink.batches] == [FlushReason.SHUTDOWN] and keys(sink.batches[0]) == [
+        0,
+        1,
+        2,
+        3,
+    ]
+
+
+def test_small_broker_window_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    r, _sink = ring(FullOp.RETURN, cap=1000, flush_ms=10)
+    for round_ in range(3):
+        fill(r, 20, round_ * 20, mids=True)
+        with r._cond:
+            r._hand(FlushReason.AGE)
+    assert "only 20 un-acknowledged messages in flight" in caplog.text
