@@ -85,6 +85,11 @@ class BatchWriter:
         """Batches handed over but not yet durable (lock must be held)."""
         return [p.batch for p in self._pending]
 
+    def wait_stored(self, messages: int, timeout: float) -> bool:
+        """Block until at least ``messages`` messages are durable (or ``timeout`` seconds pass)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self.counters.messages >= messages, timeout)
+
     @property
     def backlog(self) -> int:
         return len(self._pending)
@@ -137,18 +142,19 @@ class BatchWriter:
                 if self._stop.wait(delay):
                     return False
                 delay = min(delay * 2, self._retry[1])
+        c = self.counters
         with self._cond:
             self._store.publish(files)
             self._pending.popleft()
             self._unacked -= len(pending.mids)
+            c.batches += 1
+            c.messages += len(pending.batch)
+            c.files += len(files)
+            c.bytes += sum(f.size for f in files)
+            self._cond.notify_all()
         if pending.mids:
             self._acker(pending.mids)
         pending.done.set()
-        c = self.counters
-        c.batches += 1
-        c.messages += len(pending.batch)
-        c.files += len(files)
-        c.bytes += sum(f.size for f in files)
         c.retention_deleted += len(self._store.enforce_retention(lambda f: False))
         return True
 

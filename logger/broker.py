@@ -6,9 +6,10 @@ of its own still works. Clients reach it at ``EmbeddedBroker.host`` / ``Embedded
 What amqtt 0.12.1 supports that matters for sdv-logger (read in its source and checked by
 experiment, see tests/logger/test_broker.py):
 
-- **MQTT 3.1.1 only.** A CONNECT with protocol level 5 is refused (CONNACK "unacceptable protocol
-  version"), so clients of the embedded broker must use ``paho.mqtt.client.MQTTv311``; there is no
-  receive maximum, no session expiry property, no reason codes.
+- **MQTT 3.1.1 only.** A CONNECT with protocol level 5 and no properties is refused (CONNACK
+  "unacceptable protocol version"); one with properties (paho sends SessionExpiryInterval) is
+  misparsed and never answered. :func:`logger.mqtt.make_client` therefore refuses MQTT 5 for
+  ``url = "embedded"``. No receive maximum, no session expiry property, no reason codes.
 - **Persistent sessions** (``clean_session=False``) keep their subscriptions and queue QoS 1/2
   messages that arrive while the client is away, and deliver them after it reconnects, but only for
   clients that are not marked anonymous. amqtt's own ``AnonymousAuthPlugin`` marks every client
@@ -18,16 +19,19 @@ experiment, see tests/logger/test_broker.py):
 - **No redelivery of in-flight messages.** A QoS 1 message the broker sent but the client did not
   acknowledge is forgotten when the client disconnects (the PUBACK waiter is cancelled and the
   message removed from the session's in-flight table), and also when no PUBACK comes within
-  5 seconds (hard-coded in ``amqtt.mqtt.protocol.handler``). So "acknowledge after the durable
-  write" gives no crash safety through amqtt: unacknowledged messages are lost, not redelivered.
-  Only messages queued while the session was offline survive a reconnect.
+  5 seconds (hard-coded in ``amqtt.mqtt.protocol.handler``; it logs "Timeout waiting for PUBACK").
+  So "acknowledge after the durable write" gives no crash safety through amqtt, and a durable
+  write slower than 5 s loses the messages outright. Only messages queued while the session was
+  offline survive a reconnect.
 - **No in-flight limit.** The broker starts one delivery task per message and subscriber; the only
   bound is the 65535 packet ids of a session. Offline queues are unbounded (memory), and sessions
   never expire unless ``session_expiry_interval`` is configured (we leave it unset).
 - Everything lives in this process's memory: when the service dies, so does the broker and every
   message it held. Durability across a crash needs an external broker (Mosquitto).
-- Throughput: see the report in the tests' docs; it is a pure-Python broker, a few thousand small
-  messages per second at best.
+- Throughput (2 cores, 200-byte payloads, paho publisher and subscriber in the same process):
+  about 5,000 msg/s end to end at QoS 0 and 3,300 msg/s at QoS 1, against 37,000 and 10,700
+  through Mosquitto with the same clients. The gateway publishes batches of up to 256 frames,
+  so its message rate stays far below that.
 """
 
 from __future__ import annotations

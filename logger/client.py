@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -9,6 +11,8 @@ import pynng
 
 from logger.errors import Code, QueryError
 from logger.query import END_MARK
+
+_SLICE_MS = 100
 
 
 @dataclass
@@ -44,17 +48,37 @@ def read_frame(frame: bytes) -> pa.Table:
 
 def query(url: str, command: str, timeout_ms: int = 30000) -> Reply:
     """Send ``command`` to the channel at ``url`` and collect the reply."""
-    with pynng.Pair0(dial=url, recv_timeout=timeout_ms, send_timeout=timeout_ms) as sock:
-        return exchange(sock, command)
+    with pynng.Pair0(recv_timeout=_SLICE_MS, send_timeout=timeout_ms) as sock:
+        dropped = threading.Event()
+        sock.add_post_pipe_remove_cb(lambda _pipe: dropped.set())
+        sock.dial(url, block=False)
+        return exchange(sock, command, timeout_ms / 1000, dropped)
 
 
-def exchange(sock: pynng.Pair0, command: str) -> Reply:
-    """One request/reply on an open pair0 socket."""
+def exchange(sock: pynng.Pair0, command: str, timeout_s: float = 30.0, dropped: threading.Event | None = None) -> Reply:
+    """One request/reply on an open pair0 socket (whose ``recv_timeout`` is short).
+
+    A pair0 listener takes one peer at a time: a connection made while it still holds the
+    previous client's is refused, and a command sent on it is lost. ``dropped`` (set when our
+    connection goes away) tells us so before any answer came, and the command is sent again.
+    """
+    data = command.encode("utf-8")
+    deadline = time.monotonic() + timeout_s
+    reply = Reply()
+    answered = False
     try:
-        sock.send(command.encode("utf-8"))
-        reply = Reply()
+        sock.send(data)
         while True:
-            frame = sock.recv()
+            try:
+                frame = sock.recv()
+            except pynng.Timeout:
+                if time.monotonic() > deadline:
+                    raise
+                if dropped is not None and dropped.is_set() and not answered:
+                    dropped.clear()
+                    sock.send(data)
+                continue
+            answered = True
             if frame[:2] == END_MARK:
                 reply.disk, reply.memory, reply.message = parse_end(frame)
                 return reply

@@ -78,14 +78,12 @@ def run_demo(directory: Path, count: int) -> DemoResult:
     service.start()
     try:
         exchange = service.exchanges["telemetry"]
-        if not exchange.connected.wait(30):
+        if not exchange.subscribed.wait(30):
             raise ServiceError("the exchange did not connect to the embedded broker")
         assert service.broker is not None
         t0 = time.time()
         publish_samples("127.0.0.1", service.broker.port, cfg.vin, count)
-        deadline = time.monotonic() + 60
-        while exchange.writer.counters.messages < count and time.monotonic() < deadline:
-            time.sleep(0.05)
+        exchange.writer.wait_stored(count, timeout=60)
         command = f"sync-{int(t0 * 1000) - 1}-{int(time.time() * 1000) + 1}"
         reply = client.query(cfg.query.url, command)
         return DemoResult(count, exchange.writer.counters.messages, command, reply)

@@ -68,6 +68,7 @@ class Exchange:
         self._closing = False
         self._stop = threading.Event()
         self.connected = threading.Event()
+        self.subscribed = threading.Event()
         self.failure: BrokerError | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -91,6 +92,7 @@ class Exchange:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         self._client = client
         thread = threading.Thread(target=self._connect, name=f"{self.name}-connect", daemon=True)
         thread.start()
@@ -134,10 +136,18 @@ class Exchange:
         self.connected.set()
         log.info("%s: subscribed to %r (QoS %d)", self.name, self.cfg.topic, self.cfg.qos)
 
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any = None) -> None:
+        failed = [c for c in codes if getattr(c, "is_failure", False)]
+        if failed:
+            log.error("%s: broker refused the subscription to %r: %s", self.name, self.cfg.topic, failed)
+            return
+        self.subscribed.set()
+
     def _on_disconnect(
         self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any = None
     ) -> None:
         self.connected.clear()
+        self.subscribed.clear()
         if not self._closing:
             log.warning("%s: disconnected from the broker (%s); reconnecting", self.name, reason)
 

@@ -115,6 +115,11 @@ class Ringbus:
     def __len__(self) -> int:
         return len(self._keys)
 
+    @property
+    def unacked(self) -> int:
+        """QoS 1 messages in the ring (not yet handed to the writer)."""
+        return self._unacked
+
     def push(
         self, key: int, topic: str, payload: bytes, mid: int = NO_MID, digest: int = 0
     ) -> bool:

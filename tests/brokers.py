@@ -297,6 +297,19 @@ def make_tls_files(directory: Path, host: str = LOOPBACK) -> TlsFiles:
     return TlsFiles(ca=ca, cert=cert, key=key)
 
 
+def connect(client: Client, address: BrokerAddress, timeout: float = CLIENT_TIMEOUT) -> None:
+    """Connect with :func:`connect_with_backoff`, giving up after ``timeout`` seconds."""
+    give_up = threading.Event()
+    timer = threading.Timer(timeout, give_up.set)
+    timer.start()
+    try:
+        connected = connect_with_backoff(client, address.broker_config(), give_up)
+    finally:
+        timer.cancel()
+    if not connected:
+        raise TimeoutError(f"could not connect to {address.url} within {timeout:g} s")
+
+
 @dataclass(frozen=True)
 class Received:
     """One message a :class:`Subscriber` got."""
@@ -334,7 +347,6 @@ class Subscriber:
         self._cond = threading.Condition()
         self._received: list[Received] = []
         self._subscribed = threading.Event()
-        self._stop = threading.Event()
         self.session_present: bool | None = None
         self.client = address.client(
             client_id,
@@ -377,9 +389,7 @@ class Subscriber:
             self._cond.notify_all()
 
     def start(self, timeout: float = CLIENT_TIMEOUT) -> Subscriber:
-        cfg = self.address.broker_config()
-        if not connect_with_backoff(self.client, cfg, self._stop):
-            raise RuntimeError(f"subscriber could not connect to {self.address.url}")
+        connect(self.client, self.address, timeout)
         self.client.loop_start()
         if not self._subscribed.wait(timeout):
             self.stop()
@@ -420,7 +430,6 @@ class Subscriber:
 
     def stop(self, *, clean: bool = True) -> None:
         """Disconnect (``clean=False``: drop the connection without a DISCONNECT packet)."""
-        self._stop.set()
         if clean:
             self.client.disconnect()
             self.client.loop_stop()
@@ -454,9 +463,7 @@ def publish(
     """Publish ``payloads`` in order and return once every one has been sent (QoS 0) or
     acknowledged by the broker (QoS 1)."""
     client = address.client(client_id)
-    stop = threading.Event()
-    if not connect_with_backoff(client, address.broker_config(), stop):
-        raise RuntimeError(f"publisher could not connect to {address.url}")
+    connect(client, address, timeout)
     client.loop_start()
     try:
         infos = [client.publish(topic, payload, qos=qos) for payload in payloads]

@@ -150,8 +150,10 @@ def test_embedded_broker_stop_frees_the_port() -> None:
     broker.stop()
     assert not broker.running
     assert not port_open(LOOPBACK, port)
-    with socket.socket() as sock:  # nobody holds the port any more
+    with socket.socket() as sock:  # nobody listens there any more (TIME_WAIT is no listener)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((LOOPBACK, port))
+        sock.listen()
     with EmbeddedBroker(port=port) as again:
         assert again.port == port
         assert port_open(LOOPBACK, port)

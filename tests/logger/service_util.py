@@ -1,0 +1,79 @@
+"""Running the service in-process for integration tests."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from logger import client
+from logger.client import Reply
+from logger.config import BrokerConfig, Config, ExchangeConfig, ParquetConfig, QueryConfig, RingbusConfig
+from logger.plugins import PluginRegistry
+from logger.service import Service
+from tests.brokers import BrokerAddress, free_port
+
+WAIT_S = 60.0
+ALL = "sync-0-9223372036854775807"
+
+
+def service_config(
+    tmp_path: Path,
+    broker: BrokerAddress | None,
+    *,
+    exchange: ExchangeConfig | None = None,
+    parquet: ParquetConfig | None = None,
+) -> Config:
+    """A config on ``broker`` (None: the embedded one on a free port), storing under tmp_path."""
+    bcfg = BrokerConfig(url="embedded", embedded_port=0) if broker is None or broker.kind == "embedded" else broker.broker_config()
+    ex = exchange or ExchangeConfig(name="raw", topic="test/#", ringbus=RingbusConfig(cap=1000, flush_ms=100))
+    return Config(
+        broker=bcfg,
+        exchanges=(ex,),
+        parquet=parquet or ParquetConfig(dir=tmp_path / "store"),
+        query=QueryConfig(url=f"tcp://127.0.0.1:{free_port()}"),
+    )
+
+
+def with_exchange(cfg: Config, **changes: object) -> Config:
+    return dataclasses.replace(cfg, exchanges=(dataclasses.replace(cfg.exchanges[0], **changes),))
+
+
+@contextlib.contextmanager
+def running(cfg: Config, registry: PluginRegistry | None = None) -> Iterator[Service]:
+    """A started service whose exchanges are subscribed; stopped on exit."""
+    service = Service(cfg, registry)
+    service.start()
+    try:
+        for ex in service.exchanges.values():
+            assert ex.subscribed.wait(WAIT_S), f"exchange {ex.name} did not subscribe"
+        yield service
+    finally:
+        service.stop()
+
+
+def broker_port(service: Service, broker: BrokerAddress | None) -> tuple[str, int]:
+    if service.broker is not None:
+        return "127.0.0.1", service.broker.port
+    assert broker is not None
+    return broker.host, broker.port
+
+
+def ask(service: Service, command: str = ALL) -> Reply:
+    return client.query(service.cfg.query.url, command)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = WAIT_S, what: str = "condition") -> None:
+    """Poll ``predicate`` (every 5 ms) until true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.005)
+
+
+def captured(service: Service, count: int, exchange: str = "raw") -> None:
+    ring = service.exchanges[exchange].ring
+    wait_until(lambda: ring.counters.accepted >= count, what=f"{count} messages captured")
