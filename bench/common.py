@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +43,10 @@ class BenchMosquitto(MosquittoProcess):
 
     def config_text(self) -> str:
         return super().config_text() + "log_type subscribe\n"
+
+    def __enter__(self) -> BenchMosquitto:
+        self.start()
+        return self
 
     @property
     def pid(self) -> int | None:
@@ -175,7 +182,9 @@ class ServiceProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise RuntimeError(f"service exited with {self._proc.returncode}\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"service exited with {self._proc.returncode}\n{self.log_tail()}"
+                )
             try:
                 reply = client.query(self.url, "sync-0-0", timeout_ms=1000)
             except QueryError:
@@ -276,3 +285,16 @@ def median(values: Sequence[float]) -> float:
     n = len(ordered)
     mid = n // 2
     return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+@contextlib.contextmanager
+def scratch_dir(keep: bool = False) -> Iterator[Path]:
+    """A temporary directory for one benchmark, removed afterwards unless ``keep``."""
+    path = Path(tempfile.mkdtemp(prefix="sdvlog-bench-"))
+    try:
+        yield path
+    finally:
+        if keep:
+            print(f"kept {path}")
+        else:
+            shutil.rmtree(path, ignore_errors=True)

@@ -54,6 +54,7 @@ class Report:
     tables: list[Table] = field(default_factory=list)
     targets: list[dict[str, Cell]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
     context: dict[str, Cell] = field(default_factory=dict)
 
     def table(self, title: str, *columns: str) -> Table:
@@ -92,8 +93,11 @@ def _fmt(cell: Cell) -> str:
 
 def reproduce_command() -> str:
     """The command line that runs this benchmark again, from the repository root."""
-    return "cd " + shlex.quote(str(Path.cwd())) + " && .venv/bin/python -m bench " + shlex.join(
-        sys.argv[1:]
+    return (
+        "cd "
+        + shlex.quote(str(Path.cwd()))
+        + " && .venv/bin/python -m bench "
+        + shlex.join(sys.argv[1:])
     )
 
 
@@ -133,6 +137,8 @@ def emit(report: Report, out_dir: Path = RESULTS) -> Path:
             )
     for note in report.notes:
         print(f"note: {note}")
+    for failure in report.failures:
+        print(f"FAILED: {failure}")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{report.file_name}.json"
     payload = {
@@ -143,6 +149,7 @@ def emit(report: Report, out_dir: Path = RESULTS) -> Path:
         "targets": report.targets,
         "tables": [asdict(t) for t in report.tables],
         "notes": report.notes,
+        "failures": report.failures,
     }
     path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     print(f"results: {path}")

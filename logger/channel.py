@@ -118,6 +118,8 @@ class ChannelServer:
                 continue
             except pynng.Closed:
                 return
+            except RuntimeError:  # pynng fails to unpack a zero-length message: an empty command
+                raw = b""
             try:
                 for frame in self.service.reply(raw):
                     sock.send(frame)

@@ -55,7 +55,9 @@ def query(url: str, command: str, timeout_ms: int = 30000) -> Reply:
         return exchange(sock, command, timeout_ms / 1000, dropped)
 
 
-def exchange(sock: pynng.Pair0, command: str, timeout_s: float = 30.0, dropped: threading.Event | None = None) -> Reply:
+def exchange(
+    sock: pynng.Pair0, command: str, timeout_s: float = 30.0, dropped: threading.Event | None = None
+) -> Reply:
     """One request/reply on an open pair0 socket (whose ``recv_timeout`` is short).
 
     A pair0 listener takes one peer at a time: a connection made while it still holds the

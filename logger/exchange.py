@@ -36,6 +36,9 @@ class Endpoint:
     host: str
     port: int
     protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv5
+    #: Acknowledge only after the durable write. Off for the embedded broker (amqtt), which
+    #: never redelivers and dies with the process, so late acknowledgements would buy nothing.
+    durable_acks: bool = True
 
 
 class Exchange:
@@ -83,7 +86,7 @@ class Exchange:
             self._broker,
             self._client_id,
             clean_start=self.cfg.qos == 0,
-            manual_ack=self.cfg.qos == 1,
+            manual_ack=self.cfg.qos == 1 and self._endpoint.durable_acks,
             protocol=self._endpoint.protocol,
             receive_maximum=self.cfg.receive_maximum,
             host=self._endpoint.host,
@@ -136,10 +139,14 @@ class Exchange:
         self.connected.set()
         log.info("%s: subscribed to %r (QoS %d)", self.name, self.cfg.topic, self.cfg.qos)
 
-    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any = None) -> None:
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any = None
+    ) -> None:
         failed = [c for c in codes if getattr(c, "is_failure", False)]
         if failed:
-            log.error("%s: broker refused the subscription to %r: %s", self.name, self.cfg.topic, failed)
+            log.error(
+                "%s: broker refused the subscription to %r: %s", self.name, self.cfg.topic, failed
+            )
             return
         self.subscribed.set()
 

@@ -69,7 +69,9 @@ class Service:
     def _endpoint(self) -> Endpoint:
         b = self.cfg.broker
         if self.broker is not None:
-            return Endpoint("127.0.0.1", self.broker.port, MQTTProtocolVersion.MQTTv311)
+            return Endpoint(
+                "127.0.0.1", self.broker.port, MQTTProtocolVersion.MQTTv311, durable_acks=False
+            )
         return Endpoint(b.host, b.port, MQTTProtocolVersion.MQTTv5)
 
     def start(self) -> None:
@@ -110,6 +112,7 @@ class Service:
                 exchange.stop()
             except SdvLoggerError as exc:
                 log.error("%s: stop failed: %s", exchange.name, exc)
+            log.info("%s: final counters %s", exchange.name, exchange.stats())
         self.channel.stop()
         if self.broker is not None:
             self.broker.stop()

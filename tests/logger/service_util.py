@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from logger import client
 from logger.client import Reply
-from logger.config import BrokerConfig, Config, ExchangeConfig, ParquetConfig, QueryConfig, RingbusConfig
+from logger.config import (
+    BrokerConfig,
+    Config,
+    ExchangeConfig,
+    ParquetConfig,
+    QueryConfig,
+    RingbusConfig,
+)
 from logger.plugins import PluginRegistry
 from logger.service import Service
 from tests.brokers import BrokerAddress, free_port
@@ -27,18 +33,20 @@ def service_config(
     parquet: ParquetConfig | None = None,
 ) -> Config:
     """A config on ``broker`` (None: the embedded one on a free port), storing under tmp_path."""
-    bcfg = BrokerConfig(url="embedded", embedded_port=0) if broker is None or broker.kind == "embedded" else broker.broker_config()
-    ex = exchange or ExchangeConfig(name="raw", topic="test/#", ringbus=RingbusConfig(cap=1000, flush_ms=100))
+    bcfg = (
+        BrokerConfig(url="embedded", embedded_port=0)
+        if broker is None or broker.kind == "embedded"
+        else broker.broker_config()
+    )
+    ex = exchange or ExchangeConfig(
+        name="raw", topic="test/#", ringbus=RingbusConfig(cap=1000, flush_ms=100)
+    )
     return Config(
         broker=bcfg,
         exchanges=(ex,),
         parquet=parquet or ParquetConfig(dir=tmp_path / "store"),
         query=QueryConfig(url=f"tcp://127.0.0.1:{free_port()}"),
     )
-
-
-def with_exchange(cfg: Config, **changes: object) -> Config:
-    return dataclasses.replace(cfg, exchanges=(dataclasses.replace(cfg.exchanges[0], **changes),))
 
 
 @contextlib.contextmanager
@@ -65,7 +73,9 @@ def ask(service: Service, command: str = ALL) -> Reply:
     return client.query(service.cfg.query.url, command)
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = WAIT_S, what: str = "condition") -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float = WAIT_S, what: str = "condition"
+) -> None:
     """Poll ``predicate`` (every 5 ms) until true; fail the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -18,6 +18,7 @@ from logger.broker import EmbeddedBroker
 from logger.config import BrokerConfig
 from logger.errors import BrokerError
 from logger.mqtt import MQTTv5, MQTTv311, connect_with_backoff, make_client, protocol_for
+from tests import brokers
 from tests.brokers import (
     LOOPBACK,
     BrokerAddress,
@@ -76,6 +77,15 @@ def test_mosquitto_fixture_listens_on_loopback(mosquitto: MosquittoProcess) -> N
     assert mosquitto.url == f"mqtt://127.0.0.1:{mosquitto.port}"
     assert port_open(LOOPBACK, mosquitto.port)
     assert "max_inflight_messages 0" in mosquitto.config_text()
+
+
+def test_missing_mosquitto_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(brokers, "_MOSQUITTO_PATHS", ())
+    with pytest.raises(brokers.MosquittoMissingError, match=r"tools/setup\.sh"):
+        MosquittoProcess(tmp_path).start()
 
 
 def test_mosquitto_session_fixture_round_trip(mosquitto_session: MosquittoProcess) -> None:

@@ -18,7 +18,15 @@ from logger import client
 from logger.config import ExchangeConfig, ParquetConfig, RingbusConfig
 from logger.errors import QueryError
 from tests.brokers import MosquittoProcess, free_port, numbered, publish
-from tests.logger.service_util import ALL, WAIT_S, ask, captured, running, service_config, wait_until
+from tests.logger.service_util import (
+    ALL,
+    WAIT_S,
+    ask,
+    captured,
+    running,
+    service_config,
+    wait_until,
+)
 
 CONFIG = """
 vin = "TEST0000000000001"
@@ -76,7 +84,8 @@ def stored_files(store: Path) -> list[Path]:
 
 def count_rows(url: str) -> int:
     try:
-        return client.query(url, ALL, timeout_ms=10000).table().num_rows
+        rows: int = client.query(url, ALL, timeout_ms=10000).table().num_rows
+        return rows
     except QueryError:
         return -1
 
@@ -92,9 +101,12 @@ def test_kill_9_mid_stream_then_restart_stores_every_message_exactly_once(
     first = ServiceProcess(config)
     assert first.subscribed.wait(WAIT_S), "".join(first.log)
     done = threading.Event()
-    publisher = threading.Thread(
-        target=lambda: (publish(mosquitto.address, "crash/a", payloads, qos=1, timeout=120), done.set())
-    )
+
+    def send_all() -> None:
+        publish(mosquitto.address, "crash/a", payloads, qos=1, timeout=120)
+        done.set()
+
+    publisher = threading.Thread(target=send_all)
     publisher.start()
     # Kill once several batches are durable and the publisher is still going.
     wait_until(lambda: len(stored_files(store)) >= 5 or done.is_set(), what="files to appear")
@@ -107,7 +119,9 @@ def test_kill_9_mid_stream_then_restart_stores_every_message_exactly_once(
     try:
         assert second.subscribed.wait(WAIT_S), "".join(second.log)
         url = f"tcp://127.0.0.1:{query_port}"
-        wait_until(lambda: count_rows(url) >= len(payloads), timeout=120, what="all messages stored")
+        wait_until(
+            lambda: count_rows(url) >= len(payloads), timeout=120, what="all messages stored"
+        )
         table = client.query(url, ALL).table()
         got = table.column("payload").to_pylist()
         assert len(got) == len(payloads), f"{len(got) - len(set(got))} duplicates"
@@ -161,7 +175,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 3 MB tmpfs: a disk that really fills up."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True)
+    result = subprocess.run(  # noqa: PLW1510 - the return code is checked
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True
+    )
     if result.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {result.stderr.decode().strip()}")
     try:
@@ -179,7 +195,10 @@ def test_disk_full_keeps_everything_and_recovers_when_space_returns(
         fh.write(os.urandom(free - 600_000))
     ex = ExchangeConfig(name="raw", topic="test/#", ringbus=RingbusConfig(cap=200, flush_ms=30))
     cfg = service_config(
-        tmp_path, mosquitto.address, exchange=ex, parquet=ParquetConfig(dir=small_disk / "store", compress="uncompressed")
+        tmp_path,
+        mosquitto.address,
+        exchange=ex,
+        parquet=ParquetConfig(dir=small_disk / "store", compress="uncompressed"),
     )
     payloads = [os.urandom(900) + b"%06d" % i for i in range(2000)]  # ~1.8 MB: does not fit
     with running(cfg) as service:
@@ -191,7 +210,12 @@ def test_disk_full_keeps_everything_and_recovers_when_space_returns(
         reply = ask(service)
         seen = reply.table().column("payload").to_pylist()
         missing = len(set(payloads) - set(seen))
-        assert (len(seen), missing) == (len(payloads), 0), (reply.disk, reply.memory, reply.message, exchange.stats())
+        assert (len(seen), missing) == (len(payloads), 0), (
+            reply.disk,
+            reply.memory,
+            reply.message,
+            exchange.stats(),
+        )
         assert sorted(seen) == sorted(payloads)
         assert exchange.writer.counters.messages < len(payloads)
         with exchange.lock:  # still un-acknowledged: the broker holds them too

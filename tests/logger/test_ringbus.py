@@ -48,7 +48,8 @@ def fill(r: Ringbus, n: int, start: int = 0, mids: bool = False) -> list[bool]:
 
 
 def keys(batch: PendingBatch) -> list[int]:
-    return batch.batch.keys.tolist()
+    out: list[int] = batch.batch.keys.tolist()
+    return out
 
 
 def test_return_hands_the_whole_batch_and_accepts_the_new_message() -> None:
@@ -81,7 +82,12 @@ def test_file_mode_waits_until_the_batch_is_durable() -> None:
     r = Ringbus(RingbusConfig(cap=2, full_op=FullOp.FILE), sink, threading.Condition())
     fill(r, 2)
     pushed = threading.Event()
-    t = threading.Thread(target=lambda: (r.push(2, "t", b"x"), pushed.set()))
+
+    def produce() -> None:
+        r.push(2, "t", b"x")
+        pushed.set()
+
+    t = threading.Thread(target=produce)
     t.start()
     assert sink.handed.wait(5)
     assert not pushed.wait(0.2)  # back-pressure: the producer is held while the batch is written

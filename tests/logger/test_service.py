@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 from logger.config import ExchangeConfig, RingbusConfig
@@ -28,8 +28,12 @@ def address_of(service: Service, broker: MosquittoProcess | None) -> BrokerAddre
 
 
 @pytest.mark.parametrize("kind", ["mosquitto", "embedded"])
-def test_end_to_end_every_message_stored_and_queried(tmp_path: Path, kind: str, request: pytest.FixtureRequest) -> None:
-    broker: MosquittoProcess | None = request.getfixturevalue("mosquitto") if kind == "mosquitto" else None
+def test_end_to_end_every_message_stored_and_queried(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
+    broker: MosquittoProcess | None = (
+        request.getfixturevalue("mosquitto") if kind == "mosquitto" else None
+    )
     cfg = service_config(tmp_path, broker.address if broker else None)
     payloads = numbered(3000)
     with running(cfg) as service:
@@ -41,7 +45,7 @@ def test_end_to_end_every_message_stored_and_queried(tmp_path: Path, kind: str, 
         assert (reply.disk, reply.memory) == (Code.OK, Code.NONE)
         assert table.column("payload").to_pylist() == payloads
         keys = table.column("key").to_pylist()
-        assert all(a < b for a, b in zip(keys, keys[1:], strict=False))
+        assert all(a < b for a, b in itertools.pairwise(keys))
         assert set(table.column("topic").to_pylist()) == {"test/vehicle/telemetry"}
 
         first_ms, last_ms = keys[0] // 1_000_000, keys[-1] // 1_000_000
@@ -49,7 +53,9 @@ def test_end_to_end_every_message_stored_and_queried(tmp_path: Path, kind: str, 
         assert limited.table().column("payload").to_pylist() == payloads[:7]
         later = ask(service, f"sync-{keys[1500] // 1_000_000 + 1}-{last_ms}")
         assert 0 < later.table().num_rows < 1500
-        assert later.table().column("key").to_pylist() == [k for k in keys if k >= (keys[1500] // 1_000_000 + 1) * 1_000_000]
+        assert later.table().column("key").to_pylist() == [
+            k for k in keys if k >= (keys[1500] // 1_000_000 + 1) * 1_000_000
+        ]
         none = ask(service, "sync-0-1000")
         assert (none.disk, none.memory, none.table().num_rows) == (Code.NONE, Code.NONE, 0)
         unsupported = ask(service, "sync-0-1000;msg=EngineData")
@@ -84,10 +90,15 @@ def held_registry() -> Iterator[PluginRegistry]:
 def test_plain_subscriber_unaffected_by_a_stalled_store_and_queries_see_held_batches(
     tmp_path: Path, mosquitto: MosquittoProcess, held_registry: PluginRegistry
 ) -> None:
-    ex = ExchangeConfig(name="raw", topic="test/#", stream="held", ringbus=RingbusConfig(cap=500, flush_ms=50))
+    ex = ExchangeConfig(
+        name="raw", topic="test/#", stream="held", ringbus=RingbusConfig(cap=500, flush_ms=50)
+    )
     cfg = service_config(tmp_path, mosquitto.address, exchange=ex)
     payloads = numbered(5000)
-    with running(cfg, held_registry) as service, Subscriber(mosquitto.address, "test/#", qos=1) as plain:
+    with (
+        running(cfg, held_registry) as service,
+        Subscriber(mosquitto.address, "test/#", qos=1) as plain,
+    ):
         exchange = service.exchanges["raw"]
         publish(mosquitto.address, "test/a", payloads, qos=1)
         # The writer is stuck on its first batch, yet the plain subscriber gets everything, in order.
@@ -124,11 +135,15 @@ class SlowWriterPlugin(RawPlugin):
         return super().encode(batch)
 
 
-def test_queries_during_flushes_have_no_gap_and_no_duplicate(tmp_path: Path, mosquitto: MosquittoProcess) -> None:
+def test_queries_during_flushes_have_no_gap_and_no_duplicate(
+    tmp_path: Path, mosquitto: MosquittoProcess
+) -> None:
     SlowWriterPlugin.gate = threading.Semaphore(0)
     registry = PluginRegistry(eps=[])
     registry.register(SlowWriterPlugin)
-    ex = ExchangeConfig(name="raw", topic="test/#", stream="paced", ringbus=RingbusConfig(cap=200, flush_ms=20))
+    ex = ExchangeConfig(
+        name="raw", topic="test/#", stream="paced", ringbus=RingbusConfig(cap=200, flush_ms=20)
+    )
     cfg = service_config(tmp_path, mosquitto.address, exchange=ex)
     payloads = numbered(2000)
     with running(cfg, registry) as service:
@@ -141,10 +156,8 @@ def test_queries_during_flushes_have_no_gap_and_no_duplicate(tmp_path: Path, mos
             reply = ask(service)
             assert reply.table().column("payload").to_pylist() == payloads
             SlowWriterPlugin.gate.release()
-            with exchange.lock:
-                exchange.lock.wait_for(lambda: exchange.writer.counters.messages > stored, WAIT_S)
-                stored = exchange.writer.counters.messages
+            assert exchange.writer.wait_stored(stored + 1, WAIT_S)
+            stored = exchange.writer.counters.messages
         final = ask(service)
         assert final.table().column("payload").to_pylist() == payloads
         assert (final.disk, final.memory) == (Code.OK, Code.NONE)
-

@@ -1,0 +1,396 @@
+"""Capture throughput: mosquitto_pub → Mosquitto → ``sdvlog run`` (RAW, QoS 1) → durable Parquet.
+
+Every run gets a fresh Mosquitto (so no persistent session survives between runs) and a fresh
+service process. The clock starts when the publishers are launched and stops at the first poll
+(every 50 ms) that finds all N messages in final Parquet files (written, fsynced, renamed).
+Baselines without the service show that the publishers and the broker are not the bottleneck.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from bench.common import (
+    EXCHANGE,
+    RESULTS,
+    TOPIC_FILTER,
+    BenchMosquitto,
+    ServiceProcess,
+    StoreCounter,
+    client_id,
+    cpu_seconds,
+    query_url,
+    scratch_dir,
+    service_toml,
+)
+from bench.profile import Profiler, render, summarise
+from bench.report import Report, Table
+
+log = logging.getLogger(__name__)
+
+TOPIC = "bench/x"
+PUBLISHERS = 2
+PUB_MAX_INFLIGHT = (
+    100  # mosquitto_pub -M: measured fastest on loopback (default 20; ≥ 5000 is slow)
+)
+RING_CAP = 20000
+FLUSH_MS = 1000
+POLL_S = 0.05
+TARGET_MSG_S_2K = 15000.0
+_ALPHABET = np.frombuffer(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", np.uint8
+)
+_PREFIX = 12  # "P-NNNNNNNNN-"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """N messages of ``size`` bytes split over ``files`` (one per publisher)."""
+
+    size: int
+    n: int
+    files: tuple[Path, ...]
+    payloads: pa.BinaryArray  # every payload, for the loss/duplicate check
+
+    @property
+    def mb(self) -> float:
+        return self.n * self.size / 1e6
+
+
+def make_lines(size: int, pub: int, count: int, rng: np.random.Generator) -> npt.NDArray[np.uint8]:
+    """``count`` lines of exactly ``size`` printable bytes (+ newline), unique by their prefix.
+
+    The prefix is ``<pub>-<9-digit index>-``; the rest is random base64 characters (so zstd
+    cannot compress a batch down to nothing, unlike repeated filler).
+    """
+    if size < _PREFIX + 1:
+        raise ValueError(f"payload size {size} is below the {_PREFIX}-byte unique prefix")
+    lines = _ALPHABET[rng.integers(0, len(_ALPHABET), (count, size + 1), dtype=np.uint8)]
+    index = np.arange(count, dtype=np.int64)
+    lines[:, 0] = ord("0") + pub
+    lines[:, 1] = ord("-")
+    for k in range(9):
+        lines[:, 2 + k] = ord("0") + (index // 10 ** (8 - k)) % 10
+    lines[:, 11] = ord("-")
+    lines[:, size] = ord("\n")
+    return lines
+
+
+def make_workload(tmp: Path, size: int, n: int, publishers: int = PUBLISHERS) -> Workload:
+    rng = np.random.default_rng(size * 1_000_003 + n)
+    files = []
+    blobs = []
+    for p in range(publishers):
+        count = n // publishers + (1 if p < n % publishers else 0)
+        lines = make_lines(size, p, count, rng)
+        path = tmp / f"lines-{size}-{n}-{p}.txt"
+        path.write_bytes(lines.tobytes())
+        files.append(path)
+        blobs.append(np.ascontiguousarray(lines[:, :size]).reshape(-1))
+    data = np.concatenate(blobs)
+    offsets = np.arange(0, (n + 1) * size, size, dtype=np.int64)
+    payloads = pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+    return Workload(size, n, tuple(files), payloads.cast(pa.binary()))
+
+
+def start_publishers(port: int, files: tuple[Path, ...]) -> list[subprocess.Popen[bytes]]:
+    procs = []
+    for i, path in enumerate(files):
+        with path.open("rb") as stdin:
+            procs.append(
+                subprocess.Popen(
+                    [
+                        "mosquitto_pub", "-l", "-q", "1", "-M", str(PUB_MAX_INFLIGHT),
+                        "-t", TOPIC, "-h", "127.0.0.1", "-p", str(port), "-i", f"bench-pub-{i}",
+                    ],
+                    stdin=stdin,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
+            )  # fmt: skip
+    return procs
+
+
+def wait_publishers(procs: list[subprocess.Popen[bytes]], timeout: float = 300.0) -> None:
+    for p in procs:
+        _, err = p.communicate(timeout=timeout)
+        if p.returncode != 0:
+            raise RuntimeError(f"mosquitto_pub exited with {p.returncode}: {err.decode()[-500:]}")
+
+
+@dataclass
+class Baseline:
+    what: str
+    seconds: float
+
+
+def publisher_only(tmp: Path, w: Workload) -> Baseline:
+    """mosquitto_pub into Mosquitto with no subscriber: until every PUBACK is in."""
+    with BenchMosquitto(tmp / f"mosq-pub-{w.size}") as broker:
+        t0 = time.monotonic()
+        wait_publishers(start_publishers(broker.port, w.files))
+        return Baseline("publishers → Mosquitto (no subscriber)", time.monotonic() - t0)
+
+
+def with_c_subscriber(tmp: Path, w: Workload) -> Baseline:
+    """The same, plus a ``mosquitto_sub -q 1 -C N`` subscriber: until it received all N."""
+    with BenchMosquitto(tmp / f"mosq-sub-{w.size}") as broker:
+        sub = subprocess.Popen(
+            [
+                "mosquitto_sub", "-q", "1", "-t", TOPIC_FILTER, "-C", str(w.n),
+                "-h", "127.0.0.1", "-p", str(broker.port), "-i", "bench-sub",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            broker.wait_subscribed("bench-sub", TOPIC_FILTER)
+            t0 = time.monotonic()
+            pubs = start_publishers(broker.port, w.files)
+            sub.wait(timeout=300)
+            elapsed = time.monotonic() - t0
+            wait_publishers(pubs)
+        finally:
+            if sub.poll() is None:
+                sub.kill()
+                sub.wait()
+        return Baseline("… + mosquitto_sub -q 1 (C subscriber)", elapsed)
+
+
+@dataclass
+class CaptureRun:
+    size: int
+    n: int
+    published_s: float  # publishers done (every PUBACK received)
+    durable_s: float  # all N rows in final Parquet files
+    first_s: float  # the first file in place
+    first_rows: int  # rows in it
+    files: int
+    disk_bytes: int
+    service_hwm: int
+    service_cpu_s: float
+    broker_cpu_s: float
+    verified: bool
+    problems: list[str]
+    warnings: list[str]
+
+    @property
+    def msg_s(self) -> float:
+        return self.n / self.durable_s
+
+    @property
+    def steady_msg_s(self) -> float | None:
+        """Rate between the first file and the last (excludes start-up and the first batch)."""
+        if self.durable_s <= self.first_s:
+            return None
+        return (self.n - self.first_rows) / (self.durable_s - self.first_s)
+
+    @property
+    def mb_s(self) -> float:
+        return self.n * self.size / 1e6 / self.durable_s
+
+
+def verify(counter: StoreCounter, w: Workload) -> list[str]:
+    """Stored rows must be exactly the N published payloads: no loss, no duplicate."""
+    tables = [pq.read_table(p, columns=["key", "payload"]) for p in counter.files]
+    table = pa.concat_tables(tables) if tables else pa.table({"key": [], "payload": []})
+    problems = []
+    if table.num_rows != w.n:
+        problems.append(f"{table.num_rows} rows stored, {w.n} published")
+    payload = table["payload"]
+    distinct = pc.count_distinct(payload).as_py()
+    if distinct != table.num_rows:
+        problems.append(f"{table.num_rows - distinct} duplicate payloads")
+    if table.num_rows:
+        lengths = pc.min_max(pc.binary_length(payload)).as_py()
+        if lengths["min"] != w.size or lengths["max"] != w.size:
+            problems.append(f"payload lengths {lengths['min']}..{lengths['max']}, not {w.size}")
+        unknown = table.num_rows - pc.sum(pc.is_in(payload, value_set=w.payloads)).as_py()
+        if unknown:
+            problems.append(f"{unknown} stored payloads were never published")
+        keys = pc.count_distinct(table["key"]).as_py()
+        if keys != table.num_rows:
+            problems.append(f"{table.num_rows - keys} duplicate capture keys")
+    return problems
+
+
+def capture_run(
+    tmp: Path, w: Workload, *, profile: bool = False, timeout: float = 600.0
+) -> CaptureRun:
+    run_dir = tmp / f"capture-{w.size}-{w.n}"
+    run_dir.mkdir(parents=True)
+    store = run_dir / "store"
+    url = query_url()
+    with BenchMosquitto(run_dir / "mosquitto") as broker:
+        config = run_dir / "sdvlog.toml"
+        config.write_text(
+            service_toml(
+                broker_url=broker.url,
+                store_dir=store,
+                query_url=url,
+                cap=RING_CAP,
+                flush_ms=FLUSH_MS,
+            ),
+            encoding="utf-8",
+        )
+        service = ServiceProcess(config, run_dir / "sdvlog.log", url)
+        service.start()
+        profiler: Profiler | None = None
+        try:
+            service.wait_ready()
+            broker.wait_subscribed(client_id(), TOPIC_FILTER)
+            counter = StoreCounter(store / EXCHANGE / "raw")
+            cpu0, bcpu0 = service.status().cpu_s, cpu_seconds(broker.pid)
+            if profile:
+                profiler = Profiler(service.pid, RESULTS / f"profile-capture-{w.size}-{w.n}.txt")
+            t0 = time.monotonic()
+            pubs = start_publishers(broker.port, w.files)
+            published: float | None = None
+            first: tuple[float, int] | None = None  # first file in place: (seconds, rows)
+            while True:
+                rows = counter.poll()
+                now = time.monotonic()
+                if first is None and rows:
+                    first = (now - t0, rows)
+                if published is None and all(p.poll() is not None for p in pubs):
+                    published = now - t0
+                if rows >= w.n:
+                    durable = now - t0
+                    break
+                if now - t0 > timeout:
+                    raise RuntimeError(
+                        f"only {rows} of {w.n} messages durable after {timeout:g} s\n"
+                        f"{service.log_tail()}"
+                    )
+                time.sleep(POLL_S)
+            wait_publishers(pubs)
+            if published is None:
+                published = time.monotonic() - t0
+            assert first is not None
+            if profiler is not None:
+                raw = profiler.stop()
+                profiler = None
+                print(f"\nprofile of the service, {w.size} B x {w.n} ({raw}):")
+                print(render(summarise(raw)))
+            status = service.status()
+            bcpu = cpu_seconds(broker.pid) - bcpu0
+            time.sleep(2 * POLL_S)
+            counter.poll()  # anything beyond N (duplicates) would show up in verify()
+        finally:
+            if profiler is not None:
+                profiler.stop()
+            code = service.stop()
+        if code != 0:
+            log.warning("service exited with %d", code)
+        problems = verify(counter, w)
+        for p in problems:
+            log.error("capture %d B x %d: %s", w.size, w.n, p)
+        disk = sum(p.stat().st_size for p in counter.files)
+        return CaptureRun(
+            size=w.size,
+            n=w.n,
+            published_s=published,
+            durable_s=durable,
+            first_s=first[0],
+            first_rows=first[1],
+            files=len(counter.files),
+            disk_bytes=disk,
+            service_hwm=status.hwm,
+            service_cpu_s=status.cpu_s - cpu0,
+            broker_cpu_s=bcpu,
+            verified=not problems,
+            problems=problems,
+            warnings=service.log_lines("WARNING", "ERROR"),
+        )
+
+
+def run(quick: bool, *, profile: bool = False, keep: bool = False) -> Report:
+    # (payload bytes, messages): 64 B and 2 KB, and 2 KB at twice the length for the memory bound
+    plan = [(64, 10_000), (2048, 10_000), (2048, 20_000)] if quick else [
+        (64, 300_000), (2048, 180_000), (2048, 360_000),
+    ]  # fmt: skip
+    report = Report("capture", quick)
+    report.context.update(
+        {
+            "publishers": PUBLISHERS,
+            "mosquitto_pub_max_inflight": PUB_MAX_INFLIGHT,
+            "ring_cap": RING_CAP,
+            "flush_ms": FLUSH_MS,
+            "compress": "zstd",
+            "qos": 1,
+        }
+    )
+    with scratch_dir(keep) as tmp:
+        workloads = [make_workload(tmp, size, n) for size, n in plan]
+        base = report.table(
+            "baselines: publishers and broker alone",
+            "setup", "payload B", "messages", "seconds", "msg/s", "MB/s",
+        )  # fmt: skip
+        for w in workloads[:2]:
+            for b in (publisher_only(tmp, w), with_c_subscriber(tmp, w)):
+                base.add(b.what, w.size, w.n, b.seconds, w.n / b.seconds, w.mb / b.seconds)
+                log.info("%s %d B: %.2f s", b.what, w.size, b.seconds)
+        runs = []
+        for w in workloads:
+            log.info("capture %d B x %d ...", w.size, w.n)
+            r = capture_run(tmp, w, profile=profile)
+            log.info("capture %d B x %d: %.2f s, %.0f msg/s", w.size, w.n, r.durable_s, r.msg_s)
+            runs.append(r)
+    _capture_table(report, runs)
+    two_k = [r for r in runs if r.size == 2048]
+    slowest_2k = min(r.msg_s for r in two_k)
+    report.target(
+        "capture 2 KB, publish → durable (slowest run)", slowest_2k, ">=", TARGET_MSG_S_2K, "msg/s"
+    )
+    if len(two_k) >= 2:
+        short, long = two_k[0], two_k[-1]
+        report.notes.append(
+            f"service peak memory (VmHWM): {short.service_hwm / 2**20:.0f} MiB for {short.n} x 2 KB, "
+            f"{long.service_hwm / 2**20:.0f} MiB for {long.n} x 2 KB (ring cap {RING_CAP})"
+        )
+    for r in runs:
+        for p in r.problems:
+            report.failures.append(f"{r.size} B x {r.n}: {p}")
+        for line in r.warnings[:5]:
+            report.notes.append(f"service log ({r.size} B x {r.n}): {line}")
+    return report
+
+
+def _capture_table(report: Report, runs: list[CaptureRun]) -> Table:
+    t = report.table(
+        "capture: publish → durable Parquet (sdvlog run, RAW, QoS 1, Mosquitto)",
+        "payload B", "messages", "published s", "1st file s", "durable s", "msg/s", "MB/s",
+        "steady msg/s",
+        "files", "disk MB", "svc CPU s", "svc CPU %", "broker CPU s", "svc peak MiB", "exact",
+    )  # fmt: skip
+    for r in runs:
+        t.add(
+            r.size,
+            r.n,
+            r.published_s,
+            r.first_s,
+            r.durable_s,
+            r.msg_s,
+            r.mb_s,
+            r.steady_msg_s,
+            r.files,
+            r.disk_bytes / 1e6,
+            r.service_cpu_s,
+            100 * r.service_cpu_s / r.durable_s,
+            r.broker_cpu_s,
+            r.service_hwm / 2**20,
+            r.verified,
+        )
+    return t
