@@ -16,11 +16,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from logger.cli import main
-from logger.config import EncryptionConfig, ExchangeConfig, ParquetConfig, RingbusConfig
+from logger.config import Config, EncryptionConfig, ExchangeConfig, ParquetConfig, RingbusConfig
 from logger.message import MessageBatch
 from logger.raw import RawPlugin
 from logger.service import file_metadata
-from logger.config import Config
 from logger.store.crypto import read_table
 from logger.store.store import ParquetStore
 from tests.brokers import MosquittoProcess, numbered, publish
