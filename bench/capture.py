@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,9 +41,12 @@ log = logging.getLogger(__name__)
 
 TOPIC = "bench/x"
 PUBLISHERS = 2
-PUB_MAX_INFLIGHT = (
-    100  # mosquitto_pub -M: measured fastest on loopback (default 20; ≥ 5000 is slow)
-)
+# mosquitto_pub -M: measured fastest on loopback (default 20 is close; 5000 is 6x slower)
+PUB_MAX_INFLIGHT = 100
+# mosquitto_pub 2.0.11 -l disconnects (exit code 0) when the PUBACK of the first message whose
+# 16-bit packet id equals the *last* line's arrives: past 65535 lines that is long before the
+# end, and the rest is silently never sent. So no mosquitto_pub gets more lines than this.
+MAX_LINES = 60_000
 RING_CAP = 20000
 FLUSH_MS = 1000
 POLL_S = 0.05
@@ -55,11 +59,11 @@ _PREFIX = 12  # "P-NNNNNNNNN-"
 
 @dataclass(frozen=True)
 class Workload:
-    """N messages of ``size`` bytes split over ``files`` (one per publisher)."""
+    """N messages of ``size`` bytes: per publisher lane, files of at most ``MAX_LINES`` lines."""
 
     size: int
     n: int
-    files: tuple[Path, ...]
+    lanes: tuple[tuple[Path, ...], ...]
     payloads: pa.BinaryArray  # every payload, for the loss/duplicate check
 
     @property
@@ -88,46 +92,66 @@ def make_lines(size: int, pub: int, count: int, rng: np.random.Generator) -> npt
 
 def make_workload(tmp: Path, size: int, n: int, publishers: int = PUBLISHERS) -> Workload:
     rng = np.random.default_rng(size * 1_000_003 + n)
-    files = []
+    lanes = []
     blobs = []
     for p in range(publishers):
         count = n // publishers + (1 if p < n % publishers else 0)
         lines = make_lines(size, p, count, rng)
-        path = tmp / f"lines-{size}-{n}-{p}.txt"
-        path.write_bytes(lines.tobytes())
-        files.append(path)
+        files = []
+        for c, first in enumerate(range(0, count, MAX_LINES)):
+            path = tmp / f"lines-{size}-{n}-{p}-{c}.txt"
+            path.write_bytes(lines[first : first + MAX_LINES].tobytes())
+            files.append(path)
+        lanes.append(tuple(files))
         blobs.append(np.ascontiguousarray(lines[:, :size]).reshape(-1))
     data = np.concatenate(blobs)
     offsets = np.arange(0, (n + 1) * size, size, dtype=np.int64)
     payloads = pa.LargeBinaryArray.from_buffers(
         pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
     )
-    return Workload(size, n, tuple(files), payloads.cast(pa.binary()))
+    return Workload(size, n, tuple(lanes), payloads.cast(pa.binary()))
 
 
-def start_publishers(port: int, files: tuple[Path, ...]) -> list[subprocess.Popen[bytes]]:
-    procs = []
-    for i, path in enumerate(files):
+def _publish_lane(port: int, lane: int, files: tuple[Path, ...]) -> None:
+    """One publisher lane: its files one after the other, each by a fresh ``mosquitto_pub -l``."""
+    for c, path in enumerate(files):
         with path.open("rb") as stdin:
-            procs.append(
-                subprocess.Popen(
-                    [
-                        "mosquitto_pub", "-l", "-q", "1", "-M", str(PUB_MAX_INFLIGHT),
-                        "-t", TOPIC, "-h", "127.0.0.1", "-p", str(port), "-i", f"bench-pub-{i}",
-                    ],
-                    stdin=stdin,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                )
+            done = subprocess.run(
+                [
+                    "mosquitto_pub", "-l", "-q", "1", "-M", str(PUB_MAX_INFLIGHT), "-t", TOPIC,
+                    "-h", "127.0.0.1", "-p", str(port), "-i", f"bench-pub-{lane}-{c}",
+                ],
+                stdin=stdin,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                timeout=600,
+                check=False,
             )  # fmt: skip
-    return procs
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"mosquitto_pub exited with {done.returncode}: {done.stderr.decode()[-500:]}"
+            )
 
 
-def wait_publishers(procs: list[subprocess.Popen[bytes]], timeout: float = 300.0) -> None:
-    for p in procs:
-        _, err = p.communicate(timeout=timeout)
-        if p.returncode != 0:
-            raise RuntimeError(f"mosquitto_pub exited with {p.returncode}: {err.decode()[-500:]}")
+class Publishers:
+    """The publisher lanes of a workload running in parallel (one thread per lane)."""
+
+    def __init__(self, port: int, w: Workload) -> None:
+        self._pool = ThreadPoolExecutor(len(w.lanes), thread_name_prefix="publisher")
+        self._lanes = [
+            self._pool.submit(_publish_lane, port, i, files) for i, files in enumerate(w.lanes)
+        ]
+
+    def done(self) -> bool:
+        return all(f.done() for f in self._lanes)
+
+    def wait(self) -> None:
+        """Block until every lane finished; raises the first lane's failure."""
+        try:
+            for f in self._lanes:
+                f.result()
+        finally:
+            self._pool.shutdown()
 
 
 @dataclass
@@ -140,7 +164,7 @@ def publisher_only(tmp: Path, w: Workload) -> Baseline:
     """mosquitto_pub into Mosquitto with no subscriber: until every PUBACK is in."""
     with BenchMosquitto(tmp / f"mosq-pub-{w.size}") as broker:
         t0 = time.monotonic()
-        wait_publishers(start_publishers(broker.port, w.files))
+        Publishers(broker.port, w).wait()
         return Baseline("publishers → Mosquitto (no subscriber)", time.monotonic() - t0)
 
 
@@ -158,10 +182,10 @@ def with_c_subscriber(tmp: Path, w: Workload) -> Baseline:
         try:
             broker.wait_subscribed("bench-sub", TOPIC_FILTER)
             t0 = time.monotonic()
-            pubs = start_publishers(broker.port, w.files)
+            pubs = Publishers(broker.port, w)
             sub.wait(timeout=300)
             elapsed = time.monotonic() - t0
-            wait_publishers(pubs)
+            pubs.wait()
         finally:
             if sub.poll() is None:
                 sub.kill()
@@ -256,7 +280,7 @@ def capture_run(
             if profile:
                 profiler = Profiler(service.pid, RESULTS / f"profile-capture-{w.size}-{w.n}.txt")
             t0 = time.monotonic()
-            pubs = start_publishers(broker.port, w.files)
+            pubs = Publishers(broker.port, w)
             published: float | None = None
             first: tuple[float, int] | None = None  # first file in place: (seconds, rows)
             while True:
@@ -264,7 +288,7 @@ def capture_run(
                 now = time.monotonic()
                 if first is None and rows:
                     first = (now - t0, rows)
-                if published is None and all(p.poll() is not None for p in pubs):
+                if published is None and pubs.done():
                     published = now - t0
                 if rows >= w.n:
                     durable = now - t0
@@ -275,7 +299,7 @@ def capture_run(
                         f"{service.log_tail()}"
                     )
                 time.sleep(POLL_S)
-            wait_publishers(pubs)
+            pubs.wait()
             if published is None:
                 published = time.monotonic() - t0
             assert first is not None

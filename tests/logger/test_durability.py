@@ -226,3 +226,21 @@ def test_disk_full_keeps_everything_and_recovers_when_space_returns(
         final = ask(service)
         assert final.table().column("payload").to_pylist() == payloads
         assert final.disk.name == "OK" and final.memory.name == "NONE"
+
+
+def test_sigterm_flushes_the_ring_before_exiting(tmp_path: Path, mosquitto: MosquittoProcess) -> None:
+    store, query_port = tmp_path / "store", free_port()
+    config = tmp_path / "sdvlog.toml"
+    text = CONFIG.format(url=mosquitto.url, store=store, query_port=query_port)
+    config.write_text(text.replace("cap = 400", "cap = 100000").replace("flush_ms = 30", "flush_ms = 3600000"))
+    service = ServiceProcess(config)
+    try:
+        assert service.subscribed.wait(WAIT_S), "".join(service.log)
+        publish(mosquitto.address, "crash/t", numbered(500), qos=1)
+        url = f"tcp://127.0.0.1:{query_port}"
+        wait_until(lambda: count_rows(url) == 500, what="500 messages in the ring")
+        assert stored_files(store) == []  # all in memory: nothing is old enough or full
+    finally:
+        assert service.terminate() == 0
+    rows = [r for p in stored_files(store) for r in pq.read_table(p).column("payload").to_pylist()]
+    assert rows == numbered(500)

@@ -161,3 +161,12 @@ def test_queries_during_flushes_have_no_gap_and_no_duplicate(
         final = ask(service)
         assert final.table().column("payload").to_pylist() == payloads
         assert (final.disk, final.memory) == (Code.OK, Code.NONE)
+
+
+def test_qos0_capture_at_most_once(tmp_path: Path, mosquitto: MosquittoProcess) -> None:
+    ex = ExchangeConfig(name="raw", topic="test/#", qos=0, ringbus=RingbusConfig(flush_ms=50))
+    cfg = service_config(tmp_path, mosquitto.address, exchange=ex)
+    with running(cfg) as service:
+        publish(mosquitto.address, "test/q0", numbered(500), qos=0)
+        assert service.exchanges["raw"].writer.wait_stored(500, WAIT_S)
+        assert ask(service).table().column("payload").to_pylist() == numbered(500)
