@@ -16,6 +16,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTProtocolVersion
 
 from logger.batch_writer import BatchWriter
+from logger.burstlog import BurstLogger
 from logger.config import BrokerConfig, ExchangeConfig
 from logger.errors import BrokerError
 from logger.keys import CaptureClock
@@ -73,6 +74,9 @@ class Exchange:
         self.connected = threading.Event()
         self.subscribed = threading.Event()
         self.failure: BrokerError | None = None
+        self.capture_errors = 0
+        self._error_log = BurstLogger(log, f"{cfg.name}: a message could not be captured")
+        self._manual_ack = cfg.qos == 1 and endpoint.durable_acks
 
     # ---- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -86,7 +90,7 @@ class Exchange:
             self._broker,
             self._client_id,
             clean_start=self.cfg.qos == 0,
-            manual_ack=self.cfg.qos == 1 and self._endpoint.durable_acks,
+            manual_ack=self._manual_ack,
             protocol=self._endpoint.protocol,
             receive_maximum=self.cfg.receive_maximum,
             host=self._endpoint.host,
@@ -161,8 +165,22 @@ class Exchange:
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         if self._closing:
             return  # not acknowledged: the broker redelivers it to the next session
+        try:
+            self._capture(client, msg)
+        except Exception as exc:  # never let one message end paho's network loop
+            self.capture_errors += 1
+            self._error_log.hit(f"{type(exc).__name__}: {exc}")
+            if msg.qos == 1 and self._manual_ack:
+                client.ack(
+                    msg.mid, 1
+                )  # dropped and counted; left un-acknowledged it would shrink the window
+
+    def _capture(self, client: mqtt.Client, msg: mqtt.MQTTMessage) -> None:
         key = self.clock.next()
-        topic = msg.topic
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:  # brokers should refuse these; keep the message anyway
+            topic = bytes(msg._topic).decode("utf-8", "backslashreplace")
         payload = bytes(msg.payload)
         if msg.qos == 0 or self.cfg.qos == 0:
             self.ring.push(key, topic, payload)
@@ -197,5 +215,6 @@ class Exchange:
             "writer": vars(self.writer.counters).copy(),
             "backlog_batches": self.writer.backlog,
             "redelivered": self.redelivered,
+            "capture_errors": self.capture_errors,
             "connected": self.connected.is_set(),
         }
