@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import logging
 import os
@@ -87,6 +88,7 @@ def service_toml(
     cap: int = 20000,
     flush_ms: int = 1000,
     qos: int = 1,
+    receive_maximum: int | None = None,
 ) -> str:
     """A ``sdvlog run`` configuration with one RAW exchange on ``bench/#``."""
     return f"""vin = {toml_str(VIN)}
@@ -99,6 +101,7 @@ name = {toml_str(EXCHANGE)}
 topic = {toml_str(TOPIC_FILTER)}
 stream = "raw"
 qos = {qos}
+{"" if receive_maximum is None else f"receive_maximum = {receive_maximum}"}
 [exchange.ringbus]
 cap = {cap}
 flush_ms = {flush_ms}
@@ -208,6 +211,27 @@ class ServiceProcess:
             log.error("service did not stop within %g s: killing it", timeout)
             proc.kill()
             return proc.wait(timeout=timeout)
+
+    def log_marks(self) -> dict[str, float]:
+        """Seconds (epoch, ms resolution) of the start-up milestones in the service log, from
+        its latest start: ``listening`` (query channel), ``recovered`` (store index rebuilt),
+        ``running`` (every exchange started)."""
+        patterns = {
+            "listening": "query channel listening on",
+            "recovered": f"{EXCHANGE}: store recovered:",
+            "running": "service running:",
+        }
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        marks: dict[str, float] = {}
+        for line in text.splitlines():
+            for name, needle in patterns.items():
+                if needle in line:
+                    stamp = dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+                    marks[name] = stamp.timestamp()  # the last occurrence wins
+        missing = set(patterns) - set(marks)
+        if missing:
+            raise RuntimeError(f"no {sorted(missing)} in the service log\n{self.log_tail()}")
+        return marks
 
     def log_tail(self, lines: int = 30) -> str:
         try:

@@ -51,6 +51,7 @@ class Report:
 
     name: str
     quick: bool
+    profiled: bool = False  # sampled by py-spy: figures slightly pessimistic, kept apart
     tables: list[Table] = field(default_factory=list)
     targets: list[dict[str, Cell]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -72,7 +73,7 @@ class Report:
 
     @property
     def file_name(self) -> str:
-        return f"{self.name}-quick" if self.quick else self.name
+        return self.name + ("-quick" if self.quick else "") + ("-profiled" if self.profiled else "")
 
 
 def _fmt(cell: Cell) -> str:
@@ -122,7 +123,8 @@ def emit(report: Report, out_dir: Path = RESULTS) -> Path:
     report.context.setdefault("when", dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     report.context.update(machine())
     print()
-    print(f"=== {report.name}{' (quick)' if report.quick else ''} ===")
+    flags = ", ".join(f for f, on in (("quick", report.quick), ("profiled", report.profiled)) if on)
+    print(f"=== {report.name}{f' ({flags})' if flags else ''} ===")
     for t in report.tables:
         print()
         print(t.render())
@@ -144,6 +146,7 @@ def emit(report: Report, out_dir: Path = RESULTS) -> Path:
     payload = {
         "name": report.name,
         "quick": report.quick,
+        "profiled": report.profiled,
         "command": command,
         "context": report.context,
         "targets": report.targets,

@@ -12,7 +12,7 @@ import pynng
 from logger.errors import Code, QueryError
 from logger.query import END_MARK
 
-_SLICE_MS = 100
+_SLICE_MS = 10
 
 
 @dataclass
@@ -48,7 +48,11 @@ def read_frame(frame: bytes) -> pa.Table:
 
 def query(url: str, command: str, timeout_ms: int = 30000) -> Reply:
     """Send ``command`` to the channel at ``url`` and collect the reply."""
-    with pynng.Pair0(recv_timeout=_SLICE_MS, send_timeout=timeout_ms) as sock:
+    # Re-dial fast: a refused connection (see exchange()) is retried in milliseconds, not nng's
+    # default back-off of up to a second.
+    with pynng.Pair0(
+        recv_timeout=_SLICE_MS, send_timeout=timeout_ms, reconnect_time_min=2, reconnect_time_max=20
+    ) as sock:
         dropped = threading.Event()
         sock.add_post_pipe_remove_cb(lambda _pipe: dropped.set())
         sock.dial(url, block=False)

@@ -120,6 +120,7 @@ class Exchange:
         self.ring.stop()
         self.writer.close(timeout=30)
         if self._client is not None:
+            self._client.disable_logger()  # paho's loop may report the disconnect it races with
             self._client.disconnect()
             self._client.loop_stop()
 

@@ -107,7 +107,7 @@ class Answerer:
             yield outcome.end_frame()
             return
         parts = self._parts(query, outcome)
-        if not query.is_async:
+        if not query.is_async and not self.source.plugin.ordered_files:
             parts = iter([self._gather(parts, query)])
         try:
             for table in parts:

@@ -228,11 +228,15 @@ def test_disk_full_keeps_everything_and_recovers_when_space_returns(
         assert final.disk.name == "OK" and final.memory.name == "NONE"
 
 
-def test_sigterm_flushes_the_ring_before_exiting(tmp_path: Path, mosquitto: MosquittoProcess) -> None:
+def test_sigterm_flushes_the_ring_before_exiting(
+    tmp_path: Path, mosquitto: MosquittoProcess
+) -> None:
     store, query_port = tmp_path / "store", free_port()
     config = tmp_path / "sdvlog.toml"
     text = CONFIG.format(url=mosquitto.url, store=store, query_port=query_port)
-    config.write_text(text.replace("cap = 400", "cap = 100000").replace("flush_ms = 30", "flush_ms = 3600000"))
+    config.write_text(
+        text.replace("cap = 400", "cap = 100000").replace("flush_ms = 30", "flush_ms = 3600000")
+    )
     service = ServiceProcess(config)
     try:
         assert service.subscribed.wait(WAIT_S), "".join(service.log)
