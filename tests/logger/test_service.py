@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 from collections.abc import Iterator
@@ -170,3 +171,29 @@ def test_qos0_capture_at_most_once(tmp_path: Path, mosquitto: MosquittoProcess) 
         publish(mosquitto.address, "test/q0", numbered(500), qos=0)
         assert service.exchanges["raw"].writer.wait_stored(500, WAIT_S)
         assert ask(service).table().column("payload").to_pylist() == numbered(500)
+
+
+def test_two_exchanges_each_capture_their_topics_and_answer_by_name(
+    tmp_path: Path, mosquitto: MosquittoProcess
+) -> None:
+    base = service_config(tmp_path, mosquitto.address)
+    ring = RingbusConfig(flush_ms=50)
+    cfg = dataclasses.replace(
+        base,
+        exchanges=(
+            ExchangeConfig(name="alpha", topic="test/a/#", ringbus=ring),
+            ExchangeConfig(name="beta", topic="test/b/#", qos=0, ringbus=ring),
+        ),
+    )
+    with running(cfg) as service:
+        publish(mosquitto.address, "test/a/x", numbered(30, "a"), qos=1)
+        publish(mosquitto.address, "test/b/y", numbered(20, "b"), qos=1)
+        assert service.exchanges["alpha"].writer.wait_stored(30, WAIT_S)
+        assert service.exchanges["beta"].writer.wait_stored(20, WAIT_S)
+        assert ask(service, "exchange=beta;sync-0-9223372036854775807").table().column(
+            "payload"
+        ).to_pylist() == numbered(20, "b")
+        assert ask(service).table().column("payload").to_pylist() == numbered(
+            30, "a"
+        )  # first exchange by default
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["alpha", "beta"]
