@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Callable
@@ -109,7 +110,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 SUBCOMMANDS: dict[str, Subcommand] = {
     "run": Subcommand(
-        "run every configured part (broker, exchanges, query channel)", _run_args, _run
+        "run every configured part (broker, gateway, exchanges, query channel)", _run_args, _run
     ),
     "query": Subcommand(
         "run a query command against a service or a store directory", _query_args, _query
@@ -118,9 +119,31 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         "show a Parquet file's schema, metadata, row groups and first rows", _inspect_args, _inspect
     ),
     "demo": Subcommand(
-        "sample traffic → embedded broker → exchange → Parquet → query", _demo_args, _demo
+        "simulated vehicle → gateway → embedded broker → exchange → Parquet → query",
+        _demo_args,
+        _demo,
     ),
 }
+#: Subcommands defined in their own modules (each exposes ``SUBCOMMAND: Subcommand``).
+MODULES: dict[str, str] = {
+    "gateway": "logger.cli_gateway",
+    "simulate": "logger.cli_simulate",
+    "import": "logger.cli_logio",
+    "export": "logger.cli_logio",
+}
+
+
+def subcommands() -> dict[str, Subcommand]:
+    found = dict(SUBCOMMANDS)
+    for name, module in MODULES.items():
+        try:
+            specs = importlib.import_module(module).SUBCOMMANDS
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue  # not built yet
+        found[name] = specs[name]
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)"
     )
     sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
-    for name, spec in SUBCOMMANDS.items():
+    for name, spec in subcommands().items():
         spec.add_arguments(sub.add_parser(name, help=spec.help, description=spec.help))
     return parser
 
@@ -141,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return SUBCOMMANDS[args.cmd].run(args)
+        return subcommands()[args.cmd].run(args)
     except SdvLoggerError as exc:
         print(f"sdvlog {args.cmd}: {exc}", file=sys.stderr)
         return 1
