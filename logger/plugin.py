@@ -60,9 +60,6 @@ class StreamPlugin(ABC):
     id: int
     name: str
     schema_version: int = 1
-    #: True when a table's files never overlap in time, so files read in order are in time order
-    #: and a ``sync`` answer can be streamed instead of gathered and sorted in memory.
-    ordered_files: bool = False
 
     def __init__(self, exchange: ExchangeConfig) -> None:
         self.exchange = exchange

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -93,6 +93,39 @@ def _in_order(table: pa.Table, column: str) -> pa.Table:
     return table.take(pc.sort_indices(col))
 
 
+@dataclass(frozen=True)
+class Part:
+    """One source of rows: ``low`` is a lower bound of its times, ``load`` reads it (None: nothing)."""
+
+    low: int
+    load: Callable[[], pa.Table | None]
+
+
+def merge_in_time(parts: list[Part], column: str) -> Iterator[pa.Table]:
+    """Tables in global time order from parts that may overlap in time, with bounded buffering.
+
+    Parts are loaded in order of their lower bound; after each, the rows older than the next
+    part's lower bound can no longer be preceded by anything and are emitted. Non-overlapping
+    parts (RAW files, whose capture keys only grow) pass straight through.
+    """
+    ordered = sorted(parts, key=lambda p: p.low)
+    held: pa.Table | None = None
+    for index, part in enumerate(ordered):
+        table = part.load()
+        if table is not None and table.num_rows:
+            held = table if held is None else _in_order(pa.concat_tables([held, table]), column)
+        if held is None:
+            continue
+        horizon = ordered[index + 1].low if index + 1 < len(ordered) else None
+        if horizon is None:
+            yield held
+            return
+        cut = int(pc.sum(pc.less(held.column(column), horizon)).as_py() or 0)
+        if cut:
+            yield held.slice(0, cut)
+            held = held.slice(cut) if cut < held.num_rows else None
+
+
 class Answerer:
     """Runs one command against one source and yields reply frames, ending with the end frame."""
 
@@ -106,78 +139,76 @@ class Answerer:
         if remaining == 0:
             yield outcome.end_frame()
             return
-        parts = self._parts(query, outcome)
-        if not query.is_async and not self.source.plugin.ordered_files:
-            parts = iter([self._gather(parts, query)])
-        try:
-            for table in parts:
-                for decoded in self.source.plugin.decode([table], query):
-                    frame = decoded if remaining is None else decoded.slice(0, remaining)
-                    if remaining is not None:
-                        remaining -= frame.num_rows
-                    if frame.num_rows:
-                        yield to_ipc(frame)
-                    if remaining == 0:
-                        break
-                if remaining == 0:
-                    break
-        except SdvLoggerError as exc:
-            outcome.messages.append(f"decode failed: {exc}")
-            outcome.memory = Code.MEMORY_DECODE
-            if outcome.disk is Code.OK:
-                outcome.disk = Code.FILE_DATA_DECODE
-        yield outcome.end_frame()
-
-    def _gather(self, parts: Iterator[pa.Table], query: Query) -> pa.Table:
-        tables = list(parts)
-        if not tables:
-            return pa.table({})
-        return _in_order(pa.concat_tables(tables, promote_options="permissive"), query.time_column)
-
-    def _parts(self, q: Query, outcome: Outcome) -> Iterator[pa.Table]:
-        """Tables cut to [start, end] in time order: disk first (by file), then memory."""
         if self._lock is not None:
             with self._lock:
-                files, memory = self.source.snapshot(q.table, q.start_ns, q.end_ns)
+                files, memory = self.source.snapshot(query.table, query.start_ns, query.end_ns)
         else:
-            files, memory = self.source.snapshot(q.table, q.start_ns, q.end_ns)
+            files, memory = self.source.snapshot(query.table, query.start_ns, query.end_ns)
+        parts = [
+            *self._memory_part(query, memory, outcome),
+            *self._file_parts(query, files, outcome),
+        ]
+        with self.source.store.lease(files):
+            try:
+                for table in merge_in_time(parts, query.time_column):
+                    for decoded in self.source.plugin.decode([table], query):
+                        frame = decoded if remaining is None else decoded.slice(0, remaining)
+                        if remaining is not None:
+                            remaining -= frame.num_rows
+                        if frame.num_rows:
+                            yield to_ipc(frame)
+                        if remaining == 0:
+                            break
+                    if remaining == 0:
+                        break
+            except SdvLoggerError as exc:
+                outcome.messages.append(f"decode failed: {exc}")
+                outcome.memory = Code.MEMORY_DECODE
+                if outcome.disk is Code.OK:
+                    outcome.disk = Code.FILE_DATA_DECODE
+        yield outcome.end_frame()
+
+    def _file_parts(self, q: Query, files: list[StoredFile], outcome: Outcome) -> list[Part]:
         store = self.source.store
-        wanted = q.limit
-        with store.lease(files):
-            for f in files:
+
+        def loader(f: StoredFile) -> Callable[[], pa.Table | None]:
+            def load() -> pa.Table | None:
                 try:
                     table = store.read(f, q.time_column, q.start_ns, q.end_ns)
                 except FileNotFoundError:
-                    continue  # removed by retention after the snapshot
+                    return None  # removed by retention after the snapshot
                 except StoreError as exc:
                     outcome.disk = Code.FILE_DECODE
                     outcome.messages.append(str(exc))
-                    continue
-                if table.num_rows:
-                    if outcome.disk is Code.NONE:
-                        outcome.disk = Code.OK
-                    yield table
-                    if wanted is not None:
-                        wanted -= table.num_rows
-                        if wanted <= 0:
-                            return
+                    return None
+                if table.num_rows and outcome.disk is Code.NONE:
+                    outcome.disk = Code.OK
+                return _in_order(table, q.time_column)
+
+            return load
+
+        return [Part(max(f.first_ns, q.start_ns), loader(f)) for f in files]
+
+    def _memory_part(self, q: Query, memory: list[MessageBatch], outcome: Outcome) -> list[Part]:
+        """What the ring and the writer hold, encoded now (the snapshot is already taken)."""
         batch = MessageBatch.concat([b for b in memory if len(b)])
         if not len(batch):
-            return
+            return []
         try:
             chunks = self.source.plugin.encode(batch)
         except Exception as exc:  # a plugin bug answers code 6, it does not kill the channel
             outcome.memory = Code.MEMORY_DECODE
             outcome.messages.append(f"memory decode failed: {exc}")
-            return
-        for chunk in chunks:
-            if chunk.name == q.table:
-                table = _in_order(
-                    _cut(chunk.table, q.time_column, q.start_ns, q.end_ns), q.time_column
-                )
-                if table.num_rows:
-                    outcome.memory = Code.OK
-                    yield table
+            return []
+        tables = [
+            _cut(c.table, q.time_column, q.start_ns, q.end_ns) for c in chunks if c.name == q.table
+        ]
+        table = _in_order(pa.concat_tables(tables), q.time_column) if tables else None
+        if table is None or not table.num_rows:
+            return []
+        outcome.memory = Code.OK
+        low = int(pc.min(table.column(q.time_column)).as_py())
+        return [Part(low, lambda: table)]
 
 
 def parse_for(plugin: StreamPlugin, text: str) -> Query:

@@ -18,7 +18,6 @@ class RawPlugin(StreamPlugin):
 
     id = 0
     name = "raw"
-    ordered_files = True  # capture keys increase from batch to batch
 
     def encode(self, batch: MessageBatch) -> list[TableChunk]:
         table = pa.table(
