@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from logger.burstlog import BurstLogger
-from logger.errors import StoreWriteError
+from logger.errors import StoreError, StoreWriteError
 from logger.ledger import LEDGER_KEY, encode_ledger
 from logger.message import MessageBatch
 from logger.plugin import StreamPlugin, TableChunk, quarantine_chunk
@@ -142,6 +142,16 @@ class BatchWriter:
                 if self._stop.wait(delay):
                     return False
                 delay = min(delay * 2, self._retry[1])
+            except (
+                StoreError
+            ) as exc:  # the tables cannot be stored as they are: retrying won't help
+                self.counters.encode_errors += 1
+                log.error(
+                    "%s: batch rejected by the store (%s); kept raw in quarantine", self.name, exc
+                )
+                chunks = [
+                    _quarantine_all(pending.batch, f"store rejected the encoded batch: {exc}")
+                ]
         c = self.counters
         with self._cond:
             self._store.publish(files)
@@ -168,9 +178,10 @@ class BatchWriter:
                 self.name,
                 self._plugin.name,
             )
-            reason = f"encode failed: {type(exc).__name__}: {exc}"
-            return [
-                quarantine_chunk(
-                    batch.keys.tolist(), batch.topics, batch.payloads, [reason] * len(batch)
-                )
-            ]
+            return [_quarantine_all(batch, f"encode failed: {type(exc).__name__}: {exc}")]
+
+
+def _quarantine_all(batch: MessageBatch, reason: str) -> TableChunk:
+    return quarantine_chunk(
+        batch.keys.tolist(), batch.topics, batch.payloads, [reason] * len(batch)
+    )

@@ -7,8 +7,8 @@ which query selectors it answers and how. The service core only moves batches an
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 
@@ -24,12 +24,38 @@ QUARANTINE_SCHEMA = pa.schema(
 
 
 @dataclass(frozen=True)
+class WriteHints:
+    """How the store lays a table out in Parquet (a plugin's tuning); the rows stored are the same.
+
+    - ``sort_by``: the rows of each row group are sorted by these columns (ascending), so similar
+      rows sit together for the compressor. Row groups keep the table's order, so a table given in
+      time order keeps a narrow time range per row group and reads still prune by statistics.
+      Readers get the rows of such a file in that order, not in time order.
+    - ``column_encoding``: Parquet encoding per column (``{"ts": "DELTA_BINARY_PACKED"}``); such a
+      column is never dictionary-encoded.
+    - ``use_dictionary``: the columns to dictionary-encode, or True for all (except those in
+      ``column_encoding``), False for none.
+    - ``compression_level``: the zstd level when the store compresses with zstd (the default
+      codec); other codecs keep their default level. None: zstd's default.
+    """
+
+    sort_by: tuple[str, ...] = ()
+    column_encoding: Mapping[str, str] = field(default_factory=dict)
+    use_dictionary: tuple[str, ...] | bool = True
+    compression_level: int | None = None
+
+
+@dataclass(frozen=True)
 class TableChunk:
-    """One encoded table of a batch: stored under ``<exchange>/<name>/...``, time in ``time_column``."""
+    """One encoded table of a batch: stored under ``<exchange>/<name>/...``, time in ``time_column``.
+
+    ``hints`` (optional) tell the store how to lay the table out on disk; see :class:`WriteHints`.
+    """
 
     name: str
     table: pa.Table
     time_column: str
+    hints: WriteHints | None = None
 
 
 @dataclass(frozen=True)

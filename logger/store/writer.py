@@ -10,16 +10,19 @@ import errno
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from logger.config import ParquetConfig
 from logger.errors import StoreError, StoreWriteError
-from logger.plugin import TableChunk
+from logger.plugin import TableChunk, WriteHints
 from logger.store.crypto import StoreCrypto
 from logger.store.layout import StoredFile, check_table_name, format_name, partition_dir, temp_name
 from logger.store.split import split_by_hour
@@ -31,6 +34,19 @@ _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 EXCHANGE_KEY = "sdvlog.exchange"
 TABLE_KEY = "sdvlog.table"
 TIME_COLUMN_KEY = "sdvlog.time_column"
+#: Parquet encodings a :class:`WriteHints` may ask for, and the column types each accepts.
+_ENCODINGS: dict[str, Callable[[pa.DataType], bool]] = {
+    "PLAIN": lambda t: True,
+    "RLE": pa.types.is_boolean,
+    "DELTA_BINARY_PACKED": lambda t: pa.types.is_integer(t) or pa.types.is_timestamp(t),
+    "DELTA_LENGTH_BYTE_ARRAY": lambda t: pa.types.is_binary(t) or pa.types.is_string(t),
+    "DELTA_BYTE_ARRAY": lambda t: (
+        pa.types.is_binary(t) or pa.types.is_string(t) or pa.types.is_fixed_size_binary(t)
+    ),
+    "BYTE_STREAM_SPLIT": lambda t: (
+        pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_fixed_size_binary(t)
+    ),
+}
 
 
 def fsync_path(path: Path, directory: bool = False) -> None:
@@ -100,8 +116,11 @@ class FileWriter:
         try:
             for chunk in chunks:
                 for piece in split_by_hour(chunk.table, chunk.time_column):
-                    meta = self._metadata(chunk, piece.table, extra if not batch.done else {})
-                    self._write_file(batch, chunk.name, meta, piece.first_ns, piece.last_ns)
+                    table, options = self._layout(piece.table, chunk.hints)
+                    meta = self._metadata(chunk, table, extra if not batch.done else {})
+                    self._write_file(
+                        batch, chunk.name, meta, piece.first_ns, piece.last_ns, options
+                    )
             for directory in sorted(batch.dirs):
                 fsync_path(directory, directory=True)
         except OSError as exc:
@@ -129,8 +148,37 @@ class FileWriter:
         meta.update(extra)
         return table.replace_schema_metadata(meta)
 
+    def _layout(self, table: pa.Table, hints: WriteHints | None) -> tuple[pa.Table, dict[str, Any]]:
+        """Apply a chunk's :class:`WriteHints`: the rows in their on-disk order, writer options."""
+        if hints is None:
+            return table, {}
+        _check_hints(table.schema, hints)
+        options: dict[str, Any] = {}
+        if hints.sort_by:
+            table = sort_row_groups(table, hints.sort_by, self._cfg.row_group_rows)
+        encoding = dict(hints.column_encoding)
+        if encoding:
+            options["column_encoding"] = encoding
+        use_dictionary = hints.use_dictionary
+        if use_dictionary is True and encoding:
+            use_dictionary = tuple(table.column_names)
+        if isinstance(use_dictionary, tuple):
+            chosen = [name for name in use_dictionary if name not in encoding]
+            options["use_dictionary"] = chosen or False
+        else:
+            options["use_dictionary"] = use_dictionary
+        if hints.compression_level is not None and self._compression == "zstd":
+            options["compression_level"] = hints.compression_level
+        return table, options
+
     def _write_file(
-        self, batch: _Batch, table_name: str, table: pa.Table, first: int, last: int
+        self,
+        batch: _Batch,
+        table_name: str,
+        table: pa.Table,
+        first: int,
+        last: int,
+        options: Mapping[str, Any],
     ) -> None:
         seq = self._take_seq()
         directory = partition_dir(self._root, table_name, first)
@@ -148,6 +196,7 @@ class FileWriter:
             row_group_size=self._cfg.row_group_rows,
             write_statistics=True,
             encryption_properties=encryption,
+            **options,
         )
         fsync_path(tmp)
         size = tmp.stat().st_size
@@ -177,6 +226,37 @@ class FileWriter:
                 log.warning("cannot fsync %s: %s", directory, exc.strerror or exc)
         if paths:
             log.info("removed %d file(s) of a failed batch under %s", len(paths), self._root)
+
+
+def _check_hints(schema: pa.Schema, hints: WriteHints) -> None:
+    """A hint naming a missing column or an encoding that does not fit is a plugin bug: say so."""
+    dictionary = hints.use_dictionary if isinstance(hints.use_dictionary, tuple) else ()
+    for name in (*hints.sort_by, *hints.column_encoding, *dictionary):
+        if schema.get_field_index(name) < 0:
+            raise StoreError(f"write hints name column {name!r}, not in {schema.names}")
+    for name, encoding in hints.column_encoding.items():
+        fits = _ENCODINGS.get(encoding)
+        type_ = schema.field(name).type
+        if fits is None or not fits(type_):
+            raise StoreError(
+                f"write hints: encoding {encoding!r} does not fit column {name!r} ({type_})"
+            )
+
+
+def sort_row_groups(table: pa.Table, keys: Sequence[str], rows: int) -> pa.Table:
+    """Sort the rows of each ``rows``-row group of ``table`` by ``keys``; groups keep their order."""
+    n = table.num_rows
+    if n < 2:
+        return table
+    columns = [table.column(key) for key in keys]
+    names = [f"k{i}" for i in range(len(keys))]
+    if n > rows:
+        columns.insert(0, pa.array(np.arange(n, dtype=np.int64) // rows))
+        names.insert(0, "group")
+    order = pc.sort_indices(
+        pa.Table.from_arrays(columns, names=names), [(name, "ascending") for name in names]
+    )
+    return table.take(order)
 
 
 def _make_dirs(directory: Path) -> list[Path]:

@@ -8,6 +8,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from logger.config import ExchangeConfig, RingbusConfig
@@ -197,3 +199,32 @@ def test_two_exchanges_each_capture_their_topics_and_answer_by_name(
             30, "a"
         )  # first exchange by default
     assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["alpha", "beta"]
+
+
+class BrokenTablesPlugin(RawPlugin):
+    """Encodes tables the store must refuse (no time column): the batch must survive in quarantine."""
+
+    id = 43
+    name = "broken"
+
+    def encode(self, batch: MessageBatch) -> list[TableChunk]:
+        return [TableChunk("raw", pa.table({"payload": batch.payloads}), "key")]
+
+
+def test_tables_the_store_refuses_land_in_quarantine(
+    tmp_path: Path, mosquitto: MosquittoProcess
+) -> None:
+    registry = PluginRegistry(eps=[])
+    registry.register(BrokenTablesPlugin)
+    ex = ExchangeConfig(
+        name="raw", topic="test/#", stream="broken", ringbus=RingbusConfig(flush_ms=30)
+    )
+    cfg = service_config(tmp_path, mosquitto.address, exchange=ex)
+    with running(cfg, registry) as service:
+        publish(mosquitto.address, "test/x", numbered(10), qos=1)
+        writer = service.exchanges["raw"].writer
+        assert writer.wait_stored(10, WAIT_S) and writer.counters.encode_errors >= 1
+        publish(mosquitto.address, "test/x", numbered(5, "later"), qos=1)
+        assert writer.wait_stored(15, WAIT_S)  # the writer carries on
+    rows = pq.read_table(tmp_path / "store" / "raw" / "quarantine").column("payload").to_pylist()
+    assert sorted(rows) == sorted(numbered(10) + numbered(5, "later"))
