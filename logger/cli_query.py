@@ -68,12 +68,16 @@ def run_offline(args: argparse.Namespace) -> Reply:
     return reply
 
 
-def run_query(args: argparse.Namespace) -> Reply:
+def fetch(args: argparse.Namespace) -> Reply:
+    """The answer to ``args.command`` from ``--url`` (a running service) or ``--dir`` (offline)."""
     if args.url:
         command = args.command if not args.exchange else f"exchange={args.exchange};{args.command}"
-        reply = client.query(args.url, command)
-    else:
-        reply = run_offline(args)
+        return client.query(args.url, command)
+    return run_offline(args)
+
+
+def run_query(args: argparse.Namespace) -> Reply:
+    reply = fetch(args)
     with _output(args.out, binary=args.format == "arrow") as out:
         WRITERS[args.format](reply.table(), out)
     return reply
