@@ -107,6 +107,19 @@ class GatewayConfig:
     batch_frames: int = 256
     batch_ms: int = 10
     qos: int = 1
+    buffer_frames: int = 100_000  # per bus, while the broker is away; beyond it frames are dropped
+
+    def __post_init__(self) -> None:
+        if self.batch_frames < 1:
+            raise ConfigError(
+                "gateway.batch_frames", f"must be at least 1, got {self.batch_frames}"
+            )
+        if self.batch_ms < 0:
+            raise ConfigError("gateway.batch_ms", f"must be 0 or more, got {self.batch_ms}")
+        if self.buffer_frames < 1:
+            raise ConfigError(
+                "gateway.buffer_frames", f"must be at least 1, got {self.buffer_frames}"
+            )
 
 
 @dataclass(frozen=True)

@@ -147,6 +147,7 @@ def _gateway(s: Section) -> GatewayConfig:
         batch_frames=s.get("batch_frames", int, d.batch_frames),
         batch_ms=s.get("batch_ms", int, d.batch_ms),
         qos=s.choice("qos", {0: 0, 1: 1}, d.qos),
+        buffer_frames=s.get("buffer_frames", int, d.buffer_frames),
     )
     s.finish()
     return cfg

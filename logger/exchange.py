@@ -63,7 +63,8 @@ class Exchange:
         self.redelivery = RedeliveryFilter()
         self.redelivered = 0
         self.writer = BatchWriter(cfg.name, plugin, store, self.lock, self._ack)
-        window = cfg.receive_maximum if cfg.qos == 1 else None
+        self._manual_ack = cfg.qos == 1 and endpoint.durable_acks
+        window = cfg.receive_maximum if self._manual_ack else None
         self.ring = Ringbus(cfg.ringbus, self.writer, self.lock, window=window, name=cfg.name)
         self._broker = broker
         self._endpoint = endpoint
@@ -76,7 +77,6 @@ class Exchange:
         self.failure: BrokerError | None = None
         self.capture_errors = 0
         self._error_log = BurstLogger(log, f"{cfg.name}: a message could not be captured")
-        self._manual_ack = cfg.qos == 1 and endpoint.durable_acks
 
     # ---- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:

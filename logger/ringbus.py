@@ -99,6 +99,7 @@ class Ringbus:
         self._hashes: list[int] = []
         self._unacked = 0
         self._oldest = 0.0
+        self._newest = 0.0
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._drop_log = BurstLogger(log, f"{name}: ring full, messages dropped")
@@ -146,8 +147,9 @@ class Ringbus:
         return True
 
     def _append(self, key: int, topic: str, payload: bytes, mid: int, digest: int) -> None:
+        self._newest = time.monotonic()
         if not self._keys:
-            self._oldest = time.monotonic()
+            self._oldest = self._newest
             self._cond.notify_all()
         self._keys.append(key)
         self._topics.append(topic)
@@ -214,9 +216,12 @@ class Ringbus:
         """Warn once when age flushes keep carrying the same small number of QoS 1 messages.
 
         That is the signature of a broker that lets only a few un-acknowledged messages in flight
-        (Mosquitto's default ``max_inflight_messages 20`` for MQTT 3.1.1 clients).
+        (Mosquitto's default ``max_inflight_messages 20`` for MQTT 3.1.1 clients): the window's
+        worth arrives at once, then nothing until the age flush acknowledges it. Steady traffic
+        (the newest message is recent) is not that, however regular the counts.
         """
-        if unacked != count or count >= 1000 or self._warned_window:
+        quiet = time.monotonic() - self._newest > self.cfg.flush_ms / 2000
+        if unacked != count or count >= 1000 or self._warned_window or not quiet:
             self._age_counts.clear()
             return
         self._age_counts.append(count)

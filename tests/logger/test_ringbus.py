@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -138,9 +139,29 @@ def test_shutdown_flushes_what_is_left() -> None:
 
 
 def test_small_broker_window_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
-    r, _sink = ring(FullOp.RETURN, cap=1000, flush_ms=10)
-    for round_ in range(3):
-        fill(r, 20, round_ * 20, mids=True)
-        with r._cond:
-            r._hand(FlushReason.AGE)
+    r, sink = ring(FullOp.RETURN, cap=1000, flush_ms=40, window=65535)
+    r.start()
+    try:
+        for round_ in range(3):  # a throttled broker: 20 at once, then silence until the flush
+            sink.handed.clear()
+            fill(r, 20, round_ * 20, mids=True)
+            assert sink.handed.wait(5)
+    finally:
+        r.stop()
     assert "only 20 un-acknowledged messages in flight" in caplog.text
+
+
+def test_steady_traffic_is_not_mistaken_for_a_small_window(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    r, sink = ring(FullOp.RETURN, cap=1000, flush_ms=40, window=65535)
+    r.start()
+    try:
+        i = 0
+        while len(sink.batches) < 4:  # messages keep coming right up to every age flush
+            fill(r, 1, i, mids=True)
+            i += 1
+            time.sleep(0.001)  # the traffic's own pace, not synchronisation
+    finally:
+        r.stop()
+    assert "un-acknowledged messages in flight" not in caplog.text
