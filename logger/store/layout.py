@@ -28,6 +28,9 @@ _HOUR_RE = re.compile(r"^hour=(\d{2})$")
 _TABLE_PART_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]*$")
 _INT64_MAX = (1 << 63) - 1
 
+#: A row's place in its row group before a write hint re-sorted the group; readers restore it.
+ROW_COLUMN = "_row"
+
 
 @dataclass(frozen=True, eq=True)
 class StoredFile:

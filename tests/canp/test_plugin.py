@@ -399,7 +399,10 @@ def test_files_are_sorted_by_bus_id_ts_per_row_group_with_narrow_time_ranges(
         assert "DELTA_BINARY_PACKED" in column.encodings
         lows.append((column.statistics.min, column.statistics.max))
     assert all(hi <= next_lo for (_, hi), (next_lo, _) in itertools.pairwise(lows))
-    assert on_disk.schema.remove_metadata().equals(FRAMES_SCHEMA.remove_metadata())
+    # on disk: the frames plus each row's original place, which readers use to restore the order
+    assert on_disk.schema.remove_metadata().equals(
+        FRAMES_SCHEMA.append(pa.field("_row", pa.int32())).remove_metadata()
+    )
     # a narrow window reads only the row groups that hold it
     mid = (lows[2][0] + lows[2][1]) // 2
     assert store.row_groups(f, "ts", mid, mid) == [2]
