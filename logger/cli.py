@@ -89,23 +89,25 @@ def _read_bytes(path: Path) -> bytes:
 
 def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dir", type=Path, default=Path("data/demo"), help="store directory")
-    p.add_argument("--messages", type=int, default=2000, help="sample messages to publish")
+    p.add_argument("--seconds", type=float, default=10.0, help="how long the vehicle drives")
 
 
 def _demo(args: argparse.Namespace) -> int:
     from logger.demo import run_demo  # noqa: PLC0415
 
-    result = run_demo(args.dir, args.messages)
+    result = run_demo(args.dir, args.seconds)
+    sim = result.simulated
+    print(f"simulated vehicle: {sim.summary()}")
+    print(f"stored {result.stored} of {sim.total} frames under {args.dir}/can/frames")
     table = result.reply.table()
-    print(f"published {result.published} messages; {result.stored} stored durably under {args.dir}")
     print(
         f"query {result.command}: {table.num_rows} rows, end codes {int(result.reply.disk)},{int(result.reply.memory)}"
     )
-    for row in table.slice(max(0, table.num_rows - 5)).to_pylist():
+    for row in table.to_pylist():
         print(
-            f"  key={row['key']}  topic={row['topic']}  payload={row['payload'].decode(errors='replace')}"
+            f"  ts={row['ts']}  bus={row['bus']}  id=0x{row['id']:03X}  dlc={row['dlc']}  data={row['data'].hex(' ')}"
         )
-    return 0 if table.num_rows >= result.published else 1
+    return 0 if result.stored == sim.total and table.num_rows else 1
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {

@@ -1,25 +1,27 @@
 """``sdvlog demo``: the main job on the embedded defaults, end to end in one process.
 
-Sample vehicle telemetry is published to the embedded broker at QoS 1, the exchange captures it
-into Parquet, and a query over the channel prints what was stored. (The CAN gateway and the
-simulated vehicle replace the sample publisher in a later step.)
+A simulated vehicle (our demo DBC) plays onto a python-can virtual bus; the gateway reads it and
+publishes CANP batches to the embedded broker; a CANP exchange captures them into Parquet; a query
+over the NNG channel reads them back.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import math
+import socket
+import threading
 import time
+import uuid
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+import can
 
+from hw.simulate import SimulationStats, Simulator, load_dbc
 from logger import client
 from logger.config import (
     BrokerConfig,
+    BusConfig,
     Config,
     ExchangeConfig,
     ParquetConfig,
@@ -29,63 +31,70 @@ from logger.config import (
 from logger.errors import ServiceError
 from logger.service import Service
 
-log = logging.getLogger(__name__)
-
-
-def sample_payload(i: int, t: float) -> bytes:
-    speed = 60 + 40 * math.sin(i / 200)
-    return json.dumps(
-        {"seq": i, "t": round(t, 6), "speed_kph": round(speed, 2), "rpm": int(speed * 35)}
-    ).encode()
-
-
-def publish_samples(host: str, port: int, vin: str, count: int) -> None:
-    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"demo-publisher-{vin}")
-    pub.connect(host, port)
-    pub.loop_start()
-    try:
-        infos = [
-            pub.publish(f"vehicle/{vin}/telemetry", sample_payload(i, time.time()), qos=1)
-            for i in range(count)
-        ]
-        for info in infos:
-            info.wait_for_publish(timeout=30)
-    finally:
-        pub.disconnect()
-        pub.loop_stop()
+DEMO_DBC = "examples/demo.dbc"
+ALL = "sync-0-9223372036854775807"
 
 
 @dataclass(frozen=True)
 class DemoResult:
-    published: int
+    simulated: SimulationStats
     stored: int
     command: str
     reply: client.Reply
 
 
-def run_demo(directory: Path, count: int) -> DemoResult:
-    cfg = Config(
+def demo_dbc() -> Path:
+    return Path(str(resources.files("dbc").joinpath(DEMO_DBC)))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def demo_config(directory: Path, channel: str) -> Config:
+    return Config(
         broker=BrokerConfig(url="embedded", embedded_port=0),
+        buses=(BusConfig(name="can0", interface="virtual", channel=channel),),
         exchanges=(
             ExchangeConfig(
-                name="telemetry", topic="vehicle/#", ringbus=RingbusConfig(flush_ms=200)
+                name="can",
+                topic="vehicle/+/canp/#",
+                stream="canp",
+                ringbus=RingbusConfig(cap=20000, flush_ms=1000),
             ),
         ),
         parquet=ParquetConfig(dir=directory),
-        query=QueryConfig(url="tcp://127.0.0.1:10000"),
+        query=QueryConfig(url=f"tcp://127.0.0.1:{_free_port()}"),
     )
+
+
+def _stored(url: str) -> int:
+    rows: int = client.query(url, ALL).table().num_rows
+    return rows
+
+
+def run_demo(directory: Path, seconds: float, timeout_s: float = 60.0) -> DemoResult:
+    channel = f"sdvlog-demo-{uuid.uuid4().hex[:8]}"
+    cfg = demo_config(directory, channel)
     service = Service(cfg)
     service.start()
     try:
-        exchange = service.exchanges["telemetry"]
-        if not exchange.subscribed.wait(30):
-            raise ServiceError("the exchange did not connect to the embedded broker")
-        assert service.broker is not None
-        t0 = time.time()
-        publish_samples("127.0.0.1", service.broker.port, cfg.vin, count)
-        exchange.writer.wait_stored(count, timeout=60)
-        command = f"sync-{int(t0 * 1000) - 1}-{int(time.time() * 1000) + 1}"
-        reply = client.query(cfg.query.url, command)
-        return DemoResult(count, exchange.writer.counters.messages, command, reply)
+        exchange = service.exchanges["can"]
+        if not exchange.subscribed.wait(timeout_s):
+            raise ServiceError("the exchange did not subscribe to the embedded broker")
+        before = _stored(cfg.query.url)
+        t0_ms = int(time.time() * 1000)
+        with can.Bus(interface="virtual", channel=channel) as bus:
+            stats = Simulator(load_dbc(demo_dbc()), bus, seed=1).run(seconds, threading.Event())
+        deadline = time.monotonic() + timeout_s
+        stored = _stored(cfg.query.url) - before
+        while stored < stats.total and time.monotonic() < deadline:
+            time.sleep(0.2)  # the last batches travel gateway → broker → exchange
+            stored = _stored(cfg.query.url) - before
+        command = f"sync-{t0_ms}-{int(time.time() * 1000)};id=0x100,0x200;limit=8"
+        return DemoResult(stats, stored, command, client.query(cfg.query.url, command))
     finally:
         service.stop()

@@ -14,6 +14,7 @@ from logger.channel import ChannelServer, QueryService
 from logger.config import Config, ExchangeConfig
 from logger.errors import SdvLoggerError, ServiceError
 from logger.exchange import Endpoint, Exchange
+from logger.gateway import Gateway
 from logger.message import MessageBatch
 from logger.plugin import StreamPlugin
 from logger.plugins import PluginRegistry
@@ -60,6 +61,7 @@ class Service:
         self.cfg = cfg
         self.registry = registry or PluginRegistry()
         self.broker: EmbeddedBroker | None = None
+        self.gateway: Gateway | None = None
         self.exchanges: dict[str, Exchange] = {}
         self.queries = QueryService({})
         self.channel = ChannelServer(cfg.query.url, self.queries)
@@ -82,6 +84,10 @@ class Service:
                 self.broker.start()
             for ex_cfg in self.cfg.exchanges:
                 self._start_exchange(ex_cfg)
+            if self.cfg.buses:
+                ep = self._endpoint()
+                self.gateway = Gateway(self.cfg, ep.host, ep.port, ep.protocol)
+                self.gateway.start()
         except SdvLoggerError:
             self.stop()
             raise
@@ -107,6 +113,8 @@ class Service:
         """Flush every ring, write and acknowledge what is held, then close everything."""
         if self.stopped.is_set():
             return
+        if self.gateway is not None:
+            self.gateway.stop()  # first: what it holds reaches the broker, then the exchanges
         for exchange in self.exchanges.values():
             try:
                 exchange.stop()
@@ -139,7 +147,10 @@ class Service:
                 signal.signal(sig, old)
 
     def stats(self) -> dict[str, object]:
-        return {name: ex.stats() for name, ex in self.exchanges.items()}
+        out: dict[str, object] = {name: ex.stats() for name, ex in self.exchanges.items()}
+        if self.gateway is not None:
+            out["gateway"] = self.gateway.stats().as_dict()
+        return out
 
 
 def require_exchange(service: Service, name: str) -> Exchange:
