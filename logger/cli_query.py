@@ -107,8 +107,16 @@ def _hex(chunk: pa.Array) -> pa.Array:
     return pa.array([None if v is None else v.hex() for v in chunk.to_pylist()], pa.string())
 
 
+def _hex_ids(table: pa.Table) -> pa.Table:
+    """CAN ids as engineers read them (0x2B0) in the human-readable table."""
+    if "id" not in table.column_names or not pa.types.is_integer(table.schema.field("id").type):
+        return table
+    ids = [None if v is None else f"0x{v:X}" for v in table.column("id").to_pylist()]
+    return table.set_column(table.column_names.index("id"), "id", pa.array(ids, pa.string()))
+
+
 def _write_table(table: pa.Table, out: IO[Any]) -> None:
-    t = _printable(table)
+    t = _printable(_hex_ids(table))
     if not t.num_columns:
         out.write("(no rows)\n")
         return
