@@ -99,6 +99,7 @@ def make_client(
     host: str | None = None,
     port: int | None = None,
     keepalive: int = DEFAULT_KEEPALIVE,
+    max_inflight: int | None = None,
 ) -> Client:
     """A paho client for the broker of ``cfg``, configured but not yet connected.
 
@@ -106,8 +107,11 @@ def make_client(
     ``host`` / ``port`` override the address in ``cfg`` (an embedded broker on a port of its own).
     ``clean_start=False`` asks for a persistent session (``clean_session=False`` in MQTT 3.1.1),
     which needs a stable ``client_id``. ``receive_maximum`` and ``session_expiry`` are MQTT 5 only
-    and ignored for 3.1.1. Raises :class:`BrokerError` for a password variable that is not set or
-    TLS files that cannot be loaded.
+    and ignored for 3.1.1. ``max_inflight`` is how many QoS 1/2 messages paho keeps in flight
+    unconfirmed (paho's ``max_inflight_messages``, 0: no limit; None leaves paho's default, 20):
+    it is set here because paho refuses to change it once ``connect_async()`` ran. Raises
+    :class:`BrokerError` for a password variable that is not set, TLS files that cannot be loaded
+    or a negative ``max_inflight``.
     """
     if protocol is None:
         protocol = protocol_for(cfg)
@@ -118,6 +122,8 @@ def make_client(
         raise BrokerError("the embedded broker (amqtt) speaks MQTT 3.1.1 only, not MQTT 5")
     if not clean_start and not client_id:
         raise BrokerError("a persistent MQTT session (clean_start=False) needs a client id")
+    if max_inflight is not None and max_inflight < 0:
+        raise BrokerError(f"max inflight messages must be 0 or more, got {max_inflight}")
     if protocol == MQTTv5:
         client = Client(
             CallbackAPIVersion.VERSION2,
@@ -138,6 +144,8 @@ def make_client(
     _set_credentials(client, cfg)
     if cfg.tls:
         _set_tls(client, cfg)
+    if max_inflight is not None:
+        client.max_inflight_messages_set(max_inflight)  # before connect_async(): paho insists
     if protocol == MQTTv5:
         client.connect_async(
             host or cfg.host,

@@ -1,0 +1,285 @@
+"""One bus of the gateway: its reader thread, its batches, its counters.
+
+The thread calls ``bus.recv(timeout)`` and never waits for the broker. It collects frames into a
+batch that is closed when it holds ``batch_frames`` frames or its first frame is ``batch_s``
+old, whichever comes first, encodes it as one CANP payload (:func:`canp.wire.encode_messages`)
+and hands it to the gateway's queue. A bus whose backlog (frames read and not yet confirmed by
+the broker) reaches its bound drops the frames it reads beyond it: counted, and logged once per
+burst.
+
+Bus trouble: a failed read (interface down, adapter unplugged) is logged and counted, the bus is
+closed and reopened with back-off (:data:`REOPEN_INITIAL_S` doubling up to :data:`REOPEN_MAX_S`),
+and when frames come again the gap (seconds without frames) is logged and reported in the
+counters. A driver that is missing fails :meth:`BusReader.open_first`; a device that is missing
+at start is retried like one that went away. A replay (:mod:`hw.replay`) is never reopened: a log
+file that cannot be parsed further ends that bus (state ``failed``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import can
+
+from canp.wire import encode_messages
+from hw.bus import BusError, bitrates, describe, frame_bits, open_bus
+from hw.replay import ReplayBus
+from logger.burstlog import BurstLogger
+from logger.bus_stats import (
+    DOWN,
+    FAILED,
+    READING,
+    REPLAY_DONE,
+    STARTING,
+    STOPPED,
+    BusStats,
+    RateWindow,
+)
+from logger.config import BusConfig
+from logger.errors import ConfigError
+
+# The gateway's logger: the reader is part of the gateway, and its records keep that name.
+_log = logging.getLogger("logger.gateway")
+
+POLL_S = 0.1
+"""Longest a reader waits in ``recv`` (how soon it notices ``stop``)."""
+RATE_WINDOW_S = 1.0
+REOPEN_INITIAL_S = 0.5
+REOPEN_MAX_S = 10.0
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One CANP payload of ``frames`` frames read by ``reader``."""
+
+    reader: BusReader
+    payload: bytes
+    frames: int
+
+
+class BusReader:
+    """One bus: its reader thread, its batch, its counters.
+
+    ``bound`` is the most frames the bus may hold unconfirmed (its backlog); ``stop`` ends the
+    thread; ``enqueue`` takes each closed batch; ``notify`` wakes whoever waits on the counters.
+    """
+
+    def __init__(
+        self,
+        cfg: BusConfig,
+        topic: str,
+        *,
+        bound: int,
+        batch_frames: int,
+        batch_s: float,
+        stop: threading.Event,
+        enqueue: Callable[[Batch], None],
+        notify: Callable[[], None],
+    ) -> None:
+        self.cfg = cfg
+        self.name = cfg.name
+        self.topic = topic
+        self.where = describe(cfg)
+        self.bound = bound
+        self.batch_frames = batch_frames
+        self.batch_s = batch_s
+        self._stop = stop
+        self._enqueue = enqueue
+        self._notify = notify
+        self.bitrate, self.data_bitrate = bitrates(cfg)
+        self.is_replay = cfg.replay is not None
+        self.bus: can.BusABC | None = None
+        self.state = STARTING
+        self.failure: str | None = None
+        self.frames = self.bits_nominal = self.bits_data = 0
+        self.dropped = self.read_errors = self.reopens = self.gaps = 0
+        self.last_gap_s: float | None = None
+        # Changed under the gateway's lock only (by whoever ``enqueue`` hands batches to):
+        self.backlog = self.published = self.lost = self.rejected = 0
+        self.rates = RateWindow(self.bitrate, self.data_bitrate, time.monotonic(), RATE_WINDOW_S)
+        self._last_frame: float | None = None
+        self._gap_since: float | None = None
+        self._drop_log = BurstLogger(
+            _log, f"{self.where}: {bound} frames wait for the broker: new frames dropped"
+        )
+        self.thread = threading.Thread(target=self._run, name=f"gateway-{cfg.name}", daemon=True)
+
+    # ---- opening --------------------------------------------------------------------------
+    def open_first(self) -> None:
+        """Open the bus at start; a device that is not there yet is retried by the thread."""
+        try:
+            self.bus = open_bus(self.cfg)
+        except BusError as exc:
+            if not exc.retryable:
+                raise
+            _log.warning("%s; retrying in the background", exc)
+            self.state = DOWN
+            self._gap_since = time.monotonic()
+            return
+        self.state = READING
+
+    def _reopen(self) -> can.BusABC | None:
+        """Open the bus again with back-off; None when stopping or when retrying cannot help."""
+        stop = self._stop
+        delay = REOPEN_INITIAL_S
+        attempt = 0
+        down_since = time.monotonic()
+        while not stop.wait(delay):
+            attempt += 1
+            try:
+                bus = open_bus(self.cfg)
+            except (BusError, ConfigError) as exc:
+                if isinstance(exc, ConfigError) or not exc.retryable:
+                    self._fail(str(exc))
+                    return None
+                _log.debug("%s: reopen attempt %d failed: %s", self.where, attempt, exc)
+                delay = min(delay * 2, REOPEN_MAX_S)
+                continue
+            self.reopens += 1
+            _log.warning(
+                "%s: reopened after %.1f s (%d attempts)",
+                self.where,
+                time.monotonic() - down_since,
+                attempt,
+            )
+            self._set_state(READING)
+            return bus
+        return None
+
+    def _fail(self, why: str) -> None:
+        self.failure = why
+        _log.error("%s: stopped reading: %s", self.where, why)
+        self._set_state(FAILED)
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self._notify()
+
+    def close(self) -> None:
+        """Close the bus, if it is open (a driver failing to close is logged, not raised)."""
+        bus, self.bus = self.bus, None
+        if bus is None:
+            return
+        try:
+            bus.shutdown()
+        except Exception as exc:  # a driver failing to close must not stop the others
+            _log.warning("%s: closing failed: %s: %s", self.where, type(exc).__name__, exc)
+
+    # ---- the reader thread ----------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._read()
+        except Exception:  # never expected: say so loudly, the other buses go on
+            _log.exception("%s: reader crashed", self.where)
+            self.failure = "reader crashed"
+            self._set_state(FAILED)
+        finally:
+            self.close()
+            if self.state not in (FAILED, REPLAY_DONE):
+                self.state = STOPPED
+            self._notify()
+
+    def _read(self) -> None:
+        stop = self._stop
+        batch_frames, batch_s = self.batch_frames, self.batch_s
+        bound = self.bound
+        batch: list[can.Message] = []
+        deadline = 0.0
+        notified = -1
+        while not stop.is_set():
+            bus = self.bus
+            if bus is None:
+                if self.is_replay or self.state == FAILED:
+                    return
+                bus = self.bus = self._reopen()
+                if bus is None:
+                    return
+            timeout = POLL_S if not batch else min(POLL_S, max(0.0, deadline - time.monotonic()))
+            try:
+                msg = bus.recv(timeout)
+            except Exception as exc:
+                self._flush(batch)
+                batch = []
+                self._read_failed(exc)
+                continue
+            now = time.monotonic()
+            if msg is not None:
+                self.frames += 1
+                nominal, data = frame_bits(msg)
+                self.bits_nominal += nominal
+                self.bits_data += data
+                if self._gap_since is not None:
+                    self._end_gap(now)
+                self._last_frame = now
+                if self.backlog + len(batch) >= bound:
+                    self.dropped += 1
+                    self._drop_log.hit()
+                else:
+                    if not batch:
+                        deadline = now + batch_s
+                    batch.append(msg)
+                    if len(batch) >= batch_frames:
+                        self._flush(batch)
+                        batch = []
+            if batch and now >= deadline:
+                self._flush(batch)
+                batch = []
+            if msg is None and not batch:  # idle: let waiters see the counters
+                if self.state != REPLAY_DONE and isinstance(bus, ReplayBus) and bus.finished:
+                    self.state = REPLAY_DONE
+                    notified = -1
+                if notified != self.frames + self.dropped:
+                    notified = self.frames + self.dropped
+                    self._notify()
+            self.rates.roll(now, self.frames, self.bits_nominal, self.bits_data)
+        self._flush(batch)
+
+    def _flush(self, batch: list[can.Message]) -> None:
+        if batch:
+            self._enqueue(Batch(self, encode_messages(batch), len(batch)))
+
+    def _read_failed(self, exc: Exception) -> None:
+        self.close()
+        if self.is_replay:
+            self._fail(str(exc) if isinstance(exc, BusError) else f"{type(exc).__name__}: {exc}")
+            return
+        self.read_errors += 1
+        _log.warning("%s: read failed: %s: %s; reopening", self.where, type(exc).__name__, exc)
+        if self._gap_since is None:
+            self._gap_since = self._last_frame if self._last_frame is not None else time.monotonic()
+        self._set_state(DOWN)
+
+    def _end_gap(self, now: float) -> None:
+        assert self._gap_since is not None
+        gap = now - self._gap_since
+        self._gap_since = None
+        self.gaps += 1
+        self.last_gap_s = gap
+        _log.warning("%s: frames again after %.3f s without frames", self.where, gap)
+
+    def snapshot(self, now: float) -> BusStats:
+        fps, load = self.rates.current(now)
+        return BusStats(
+            name=self.name,
+            state=self.state,
+            frames=self.frames,
+            fps=fps,
+            load_pct=load,
+            bits_nominal=self.bits_nominal,
+            bits_data=self.bits_data,
+            bus_time_s=self.bits_nominal / self.bitrate + self.bits_data / self.data_bitrate,
+            dropped=self.dropped,
+            backlog=self.backlog,
+            published=self.published,
+            lost=self.lost,
+            rejected=self.rejected,
+            read_errors=self.read_errors,
+            reopens=self.reopens,
+            gaps=self.gaps,
+            last_gap_s=self.last_gap_s,
+            failure=self.failure,
+        )
