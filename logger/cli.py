@@ -132,6 +132,7 @@ MODULES: dict[str, str] = {
     "simulate": "logger.cli_simulate",
     "import": "logger.cli_logio",
     "export": "logger.cli_logio",
+    "catalog": "logger.cli_catalog",
 }
 
 

@@ -113,7 +113,13 @@ def merge_in_time(parts: list[Part], column: str) -> Iterator[pa.Table]:
     for index, part in enumerate(ordered):
         table = part.load()
         if table is not None and table.num_rows:
-            held = table if held is None else _in_order(pa.concat_tables([held, table]), column)
+            held = (
+                table
+                if held is None
+                else _in_order(
+                    pa.concat_tables([held, table], promote_options="permissive"), column
+                )
+            )
         if held is None:
             continue
         horizon = ordered[index + 1].low if index + 1 < len(ordered) else None
@@ -203,7 +209,11 @@ class Answerer:
         tables = [
             _cut(c.table, q.time_column, q.start_ns, q.end_ns) for c in chunks if c.name == q.table
         ]
-        table = _in_order(pa.concat_tables(tables), q.time_column) if tables else None
+        table = (
+            _in_order(pa.concat_tables(tables, promote_options="permissive"), q.time_column)
+            if tables
+            else None
+        )
         if table is None or not table.num_rows:
             return []
         outcome.memory = Code.OK
