@@ -30,8 +30,8 @@ class WriteHints:
     - ``sort_by``: the rows of each row group are sorted by these columns (ascending), so similar
       rows sit together for the compressor. Row groups keep the table's order, so a table given in
       time order keeps a narrow time range per row group and reads still prune by statistics.
-      The store keeps each row's place in a ``_row`` column and its reads restore the original
-      order (outside readers: ``ORDER BY ts, _row`` within a file).
+      The store adds a ``_tie`` column (rank among rows of equal time) and its reads restore
+      the original order (outside readers: ``ORDER BY ts, _tie``).
     - ``column_encoding``: Parquet encoding per column (``{"ts": "DELTA_BINARY_PACKED"}``); such a
       column is never dictionary-encoded.
     - ``use_dictionary``: the columns to dictionary-encode, or True for all (except those in

@@ -28,8 +28,10 @@ _HOUR_RE = re.compile(r"^hour=(\d{2})$")
 _TABLE_PART_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]*$")
 _INT64_MAX = (1 << 63) - 1
 
-#: A row's place in its row group before a write hint re-sorted the group; readers restore it.
-ROW_COLUMN = "_row"
+#: Order among rows with the same time, for files a write hint re-sorted: readers sort by
+#: (time, _tie) to get the rows back in their original order. Almost always 0, so it costs
+#: next to nothing on disk.
+TIE_COLUMN = "_tie"
 
 
 @dataclass(frozen=True, eq=True)

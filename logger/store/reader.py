@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from logger.errors import EncryptionError, StoreError, StoreReadError
 from logger.store.crypto import StoreCrypto, read_error
-from logger.store.layout import ROW_COLUMN
+from logger.store.layout import TIE_COLUMN
 from logger.store.split import ns_per_unit
 
 _ARROW_SCHEMA_KEY = b"ARROW:schema"
@@ -141,11 +141,11 @@ class FileReader:
         """Rows of ``path`` with ``time_column`` in ``[start_ns, end_ns]``, in file order."""
         footer, chosen, inside, (low, high) = self._plan(path, time_column, start_ns, end_ns)
         names = footer.schema.names
-        reordered = ROW_COLUMN in names
-        wanted = [n for n in names if n != ROW_COLUMN] if columns is None else list(columns)
+        reordered = TIE_COLUMN in names
+        wanted = [n for n in names if n != TIE_COLUMN] if columns is None else list(columns)
         read_columns = wanted if time_column in wanted else [*wanted, time_column]
         if reordered:
-            read_columns = [*read_columns, ROW_COLUMN]
+            read_columns = [*read_columns, TIE_COLUMN]
         missing = [c for c in read_columns if c not in footer.schema.names]
         if missing:
             raise StoreReadError(path, f"no column(s) {missing} in the file")
@@ -159,7 +159,8 @@ class FileReader:
         except _READ_ERRORS as exc:
             raise read_error(path, exc, keyed=self._decryption is not None) from exc
         if reordered:
-            table = _original_order(table, footer.metadata, chosen)
+            order = pc.sort_indices(table, [(time_column, "ascending"), (TIE_COLUMN, "ascending")])
+            table = table.take(order)
         if not inside:
             times = table[time_column]
             if pa.types.is_timestamp(times.type):
@@ -167,16 +168,6 @@ class FileReader:
             mask = pc.and_(pc.greater_equal(times, low), pc.less_equal(times, high))
             table = table.filter(mask)
         return table.select(wanted)
-
-
-def _original_order(
-    table: pa.Table, metadata: pq.FileMetaData, groups: npt.NDArray[np.intp]
-) -> pa.Table:
-    """Undo a write hint's sort: rows back to their place within each row group read."""
-    sizes = [metadata.row_group(int(i)).num_rows for i in groups]
-    group = np.repeat(np.arange(len(sizes), dtype=np.int32), sizes)
-    keys = pa.table({"g": group, "r": table.column(ROW_COLUMN)})
-    return table.take(pc.sort_indices(keys, [("g", "ascending"), ("r", "ascending")]))
 
 
 def _time_field(schema: pa.Schema, time_column: str, path: Path) -> pa.Field:

@@ -25,7 +25,7 @@ from logger.errors import StoreError, StoreWriteError
 from logger.plugin import TableChunk, WriteHints
 from logger.store.crypto import StoreCrypto
 from logger.store.layout import (
-    ROW_COLUMN,
+    TIE_COLUMN,
     StoredFile,
     check_table_name,
     format_name,
@@ -123,7 +123,7 @@ class FileWriter:
         try:
             for chunk in chunks:
                 for piece in split_by_hour(chunk.table, chunk.time_column):
-                    table, options = self._layout(piece.table, chunk.hints)
+                    table, options = self._layout(piece.table, chunk.time_column, chunk.hints)
                     meta = self._metadata(chunk, table, extra if not batch.done else {})
                     self._write_file(
                         batch, chunk.name, meta, piece.first_ns, piece.last_ns, options
@@ -155,7 +155,9 @@ class FileWriter:
         meta.update(extra)
         return table.replace_schema_metadata(meta)
 
-    def _layout(self, table: pa.Table, hints: WriteHints | None) -> tuple[pa.Table, dict[str, Any]]:
+    def _layout(
+        self, table: pa.Table, time_column: str, hints: WriteHints | None
+    ) -> tuple[pa.Table, dict[str, Any]]:
         """Apply a chunk's :class:`WriteHints`: the rows in their on-disk order, writer options."""
         if hints is None:
             return table, {}
@@ -163,12 +165,10 @@ class FileWriter:
         options: dict[str, Any] = {}
         encoding = dict(hints.column_encoding)
         if hints.sort_by:
-            # Remember each row's place so that readers get the rows back in their order
-            # (ties in the sort keys included); delta-encoded it costs a fraction of a byte.
-            rows = self._cfg.row_group_rows
-            place = pa.array((np.arange(table.num_rows) % rows).astype(np.int32))
-            table = sort_row_groups(table.append_column(ROW_COLUMN, place), hints.sort_by, rows)
-            encoding[ROW_COLUMN] = "DELTA_BINARY_PACKED"
+            # Readers restore time order; _tie keeps the order of rows with equal times.
+            table = table.take(pc.sort_indices(table.column(time_column)))  # stable
+            table = table.append_column(TIE_COLUMN, tie_ranks(table.column(time_column)))
+            table = sort_row_groups(table, hints.sort_by, self._cfg.row_group_rows)
         if encoding:
             options["column_encoding"] = encoding
         use_dictionary = hints.use_dictionary
@@ -253,6 +253,16 @@ def _check_hints(schema: pa.Schema, hints: WriteHints) -> None:
             raise StoreError(
                 f"write hints: encoding {encoding!r} does not fit column {name!r} ({type_})"
             )
+
+
+def tie_ranks(times: pa.ChunkedArray) -> pa.Array:
+    """For times in order: each row's rank among the rows with the same time (0 for most)."""
+    t = times.to_numpy()
+    index = np.arange(t.size, dtype=np.int64)
+    starts = np.ones(t.size, dtype=bool)
+    starts[1:] = t[1:] != t[:-1]
+    first = np.maximum.accumulate(np.where(starts, index, 0))
+    return pa.array((index - first).astype(np.int32))
 
 
 def sort_row_groups(table: pa.Table, keys: Sequence[str], rows: int) -> pa.Table:

@@ -399,9 +399,9 @@ def test_files_are_sorted_by_bus_id_ts_per_row_group_with_narrow_time_ranges(
         assert "DELTA_BINARY_PACKED" in column.encodings
         lows.append((column.statistics.min, column.statistics.max))
     assert all(hi <= next_lo for (_, hi), (next_lo, _) in itertools.pairwise(lows))
-    # on disk: the frames plus each row's original place, which readers use to restore the order
+    # on disk: the frames plus the order of rows with equal times, which readers restore
     assert on_disk.schema.remove_metadata().equals(
-        FRAMES_SCHEMA.append(pa.field("_row", pa.int32())).remove_metadata()
+        FRAMES_SCHEMA.append(pa.field("_tie", pa.int32())).remove_metadata()
     )
     # a narrow window reads only the row groups that hold it
     mid = (lows[2][0] + lows[2][1]) // 2
