@@ -67,6 +67,12 @@ class Query:
     table: str
     time_column: str
     limit: int | None = None
+    #: Tables read together and answered at once by :meth:`StreamPlugin.answer_joint` (signal
+    #: queries across messages); empty: only ``table``, streamed through :meth:`decode`.
+    joint_tables: tuple[str, ...] = ()
+    #: How far before ``start`` joint tables are read: sample-and-hold needs the values held
+    #: when the window opens.
+    lead_ns: int = 0
 
     @property
     def start_ns(self) -> int:
@@ -106,6 +112,11 @@ class StreamPlugin(ABC):
     @abstractmethod
     def decode(self, tables: Iterable[pa.Table], query: Query) -> Iterator[pa.Table]:
         """Turn stored or in-memory tables (already cut to the time range, in time order) into reply frames."""
+
+    def answer_joint(self, tables: Mapping[str, pa.Table], query: Query) -> pa.Table:
+        """Answer a query over several tables at once (``query.joint_tables``), each cut to
+        ``[start - lead, end]`` and in time order; absent tables are missing from ``tables``."""
+        raise CommandError(f"stream {self.name} answers no queries across tables")
 
 
 def quarantine_chunk(

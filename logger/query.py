@@ -8,6 +8,7 @@ exactly one of the three places. Reading files and encoding memory happen outsid
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import threading
@@ -20,7 +21,7 @@ import pyarrow.compute as pc
 
 from logger.errors import Code, QueryError, SdvLoggerError, StoreError
 from logger.message import MessageBatch
-from logger.plugin import Query, StreamPlugin
+from logger.plugin import Query, StreamPlugin, TableChunk
 from logger.store.layout import StoredFile
 from logger.store.store import ParquetStore
 
@@ -132,6 +133,19 @@ def merge_in_time(parts: list[Part], column: str) -> Iterator[pa.Table]:
             held = held.slice(cut) if cut < held.num_rows else None
 
 
+@dataclass(frozen=True)
+class _Window:
+    """One table over one time range (what a joint query reads per table)."""
+
+    table: str
+    time_column: str
+    start_ns: int
+    end_ns: int
+
+
+_FRAME_ROWS = 65536
+
+
 class Answerer:
     """Runs one command against one source and yields reply frames, ending with the end frame."""
 
@@ -145,13 +159,12 @@ class Answerer:
         if remaining == 0:
             yield outcome.end_frame()
             return
-        if self._lock is not None:
-            with self._lock:
-                files, memory = self.source.snapshot(query.table, query.start_ns, query.end_ns)
-        else:
-            files, memory = self.source.snapshot(query.table, query.start_ns, query.end_ns)
+        if query.joint_tables:
+            yield from self._answer_joint(query, outcome)
+            return
+        files, memory = self._snapshot([query.table], query.start_ns, query.end_ns)
         parts = [
-            *self._memory_part(query, memory, outcome),
+            *self._memory_part(query, self._encode_memory(memory, outcome), outcome),
             *self._file_parts(query, files, outcome),
         ]
         with self.source.store.lease(files):
@@ -174,7 +187,53 @@ class Answerer:
                     outcome.disk = Code.FILE_DATA_DECODE
         yield outcome.end_frame()
 
-    def _file_parts(self, q: Query, files: list[StoredFile], outcome: Outcome) -> list[Part]:
+    def _snapshot(
+        self, tables: list[str], start_ns: int, end_ns: int
+    ) -> tuple[list[StoredFile], list[MessageBatch]]:
+        """Files of ``tables`` and the memory batches, at one instant (under the exchange lock)."""
+        with self._lock if self._lock is not None else contextlib.nullcontext():
+            files: list[StoredFile] = []
+            memory: list[MessageBatch] = []
+            for name in tables:
+                found, memory = self.source.snapshot(name, start_ns, end_ns)
+                files.extend(found)
+        return files, memory
+
+    def _answer_joint(self, query: Query, outcome: Outcome) -> Iterator[bytes]:
+        """Read every joint table over [start - lead, end], then let the plugin answer at once."""
+        start = max(query.start_ns - query.lead_ns, -(1 << 63))
+        files, memory = self._snapshot(list(query.joint_tables), start, query.end_ns)
+        tables: dict[str, pa.Table] = {}
+        chunks = self._encode_memory(memory, outcome)
+        with self.source.store.lease(files):
+            for name in query.joint_tables:
+                window = _Window(name, query.time_column, start, query.end_ns)
+                parts = [
+                    *self._memory_part(window, chunks, outcome),
+                    *self._file_parts(window, [f for f in files if f.table == name], outcome),
+                ]
+                pieces = list(merge_in_time(parts, query.time_column))
+                if pieces:
+                    tables[name] = pa.concat_tables(pieces, promote_options="permissive")
+        try:
+            result = self.source.plugin.answer_joint(tables, query)
+        except QueryError as exc:
+            yield end_frame(exc.disk, exc.memory, str(exc))
+            return
+        except SdvLoggerError as exc:
+            outcome.messages.append(f"decode failed: {exc}")
+            outcome.memory = Code.MEMORY_DECODE
+            yield outcome.end_frame()
+            return
+        if query.limit is not None:
+            result = result.slice(0, query.limit)
+        for offset in range(0, result.num_rows, _FRAME_ROWS):
+            yield to_ipc(result.slice(offset, _FRAME_ROWS))
+        yield outcome.end_frame()
+
+    def _file_parts(
+        self, q: Query | _Window, files: list[StoredFile], outcome: Outcome
+    ) -> list[Part]:
         store = self.source.store
 
         def loader(f: StoredFile) -> Callable[[], pa.Table | None]:
@@ -195,17 +254,21 @@ class Answerer:
 
         return [Part(max(f.first_ns, q.start_ns), loader(f)) for f in files]
 
-    def _memory_part(self, q: Query, memory: list[MessageBatch], outcome: Outcome) -> list[Part]:
+    def _encode_memory(self, memory: list[MessageBatch], outcome: Outcome) -> list[TableChunk]:
         """What the ring and the writer hold, encoded now (the snapshot is already taken)."""
         batch = MessageBatch.concat([b for b in memory if len(b)])
         if not len(batch):
             return []
         try:
-            chunks = self.source.plugin.encode(batch)
+            return self.source.plugin.encode(batch)
         except Exception as exc:  # a plugin bug answers code 6, it does not kill the channel
             outcome.memory = Code.MEMORY_DECODE
             outcome.messages.append(f"memory decode failed: {exc}")
             return []
+
+    def _memory_part(
+        self, q: Query | _Window, chunks: list[TableChunk], outcome: Outcome
+    ) -> list[Part]:
         tables = [
             _cut(c.table, q.time_column, q.start_ns, q.end_ns) for c in chunks if c.name == q.table
         ]
