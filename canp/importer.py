@@ -26,6 +26,10 @@ Rules:
   ``can0``), a number ``n`` in the log's own numbering as ``can<n>`` (python-can subtracts 1 from
   ASC and BLF channels; that is undone, so ASC channel ``0`` is ``can0`` and BLF channel 1 is
   ``can1``); frames without a channel (python-can's CSV) go to ``can0``.
+* **Signals**: with a DBC (``dbc``, ``sdvlog import --dbc``) every chunk is also decoded into the
+  ``signals/message=<Name>`` tables exactly as a live CANP exchange with that DBC does
+  (:meth:`canp.plugin.CanpPlugin.signal_chunks`), and the file metadata carries
+  ``sdvlog.dbc_name`` and ``sdvlog.dbc_hash``. Frames the DBC cannot decode stay in ``frames``.
 * **Errors**: a file python-can cannot read raises :class:`LogFormatError` naming the file and,
   for text formats, the line (and quoting it); the frames read before the error are stored first.
 """
@@ -53,6 +57,7 @@ import pyarrow.compute as pc
 from can.io.asc import ASC_MESSAGE_REGEX
 from can.io.generic import MessageReader
 
+from canp.plugin import CanpPlugin
 from canp.schema import (
     CAN_EFF_FLAG,
     CAN_EFF_MASK,
@@ -68,7 +73,6 @@ from canp.schema import (
 from logger.config import Config, ExchangeConfig, ParquetConfig
 from logger.errors import ConfigError, SdvLoggerError
 from logger.plugin import TableChunk
-from logger.plugins import PluginRegistry
 from logger.service import file_metadata
 from logger.store.store import ParquetStore, stored_exchanges
 
@@ -558,13 +562,16 @@ class ImportResult:
     files: int = 0
     anchor: TimeAnchor | None = None
     fixes: dict[str, int] = field(default_factory=dict)
+    #: With a DBC: rows written per message's signal table.
+    signals: dict[str, int] = field(default_factory=dict)
 
 
 class LogImporter:
     """Imports log files into ``<directory>/<exchange>`` as the CANP plugin would store them.
 
     ``bus`` names every frame's bus (default: from the log's channels); ``start_ns`` is time 0 of
-    logs with relative timestamps (default: see the module doc); ``vin`` goes into the metadata.
+    logs with relative timestamps (default: see the module doc); ``vin`` goes into the metadata;
+    ``dbc`` (a CAN database file) adds the signal tables.
     """
 
     def __init__(
@@ -578,13 +585,14 @@ class LogImporter:
         parquet: ParquetConfig | None = None,
         chunk_frames: int = CHUNK_FRAMES,
         note: Note | None = None,
+        dbc: Path | None = None,
     ) -> None:
         if bus is not None and (not bus.strip() or any(c.isspace() for c in bus)):
             raise ConfigError("--bus", f"{bus!r} is not a bus name (no spaces, not empty)")
         if chunk_frames < 1:
             raise ConfigError("chunk_frames", f"must be at least 1, got {chunk_frames}")
         self.parquet = parquet or ParquetConfig(dir=directory)
-        self.exchange = ExchangeConfig(name=exchange, topic="", stream=PLUGIN)
+        self.exchange = ExchangeConfig(name=exchange, topic="", stream=PLUGIN, dbc=dbc)
         found = stored_exchanges(self.parquet.dir) if self.parquet.dir.is_dir() else {}
         if found.get(exchange, PLUGIN) != PLUGIN:
             raise ConfigError(
@@ -592,9 +600,9 @@ class LogImporter:
                 f"exchange {exchange!r} under {self.parquet.dir} holds {found[exchange]!r} data, "
                 f"not {PLUGIN!r}: import into another exchange",
             )
-        plugin = PluginRegistry().get(PLUGIN)(self.exchange)
+        self.plugin = CanpPlugin(self.exchange)
         cfg = Config(vin=vin, exchanges=(self.exchange,), parquet=self.parquet)
-        self._metadata = file_metadata(cfg, self.exchange, plugin)
+        self._metadata = file_metadata(cfg, self.exchange, self.plugin)
         self.bus = bus
         self.start_ns = start_ns
         self.chunk_frames = chunk_frames
@@ -704,10 +712,13 @@ class LogImporter:
                 )
             store = ParquetStore(self.parquet, self.exchange.name, meta)
             store.recover()
-        files = store.write([TableChunk(FRAMES, table, TIME_COLUMN)])
+        signals = self.plugin.signal_chunks(table)
+        files = store.write([TableChunk(FRAMES, table, TIME_COLUMN), *signals])
         store.publish(files)
         result.files += len(files)
         result.frames += table.num_rows
+        for chunk in signals:
+            _count(result.signals, chunk.name.rpartition("=")[2], chunk.table.num_rows)
         ts = table.column(TIME_COLUMN)
         first, last = pc.min(ts).as_py(), pc.max(ts).as_py()
         result.first_ns = first if result.first_ns is None else min(result.first_ns, first)

@@ -6,14 +6,28 @@ level of the topic and the frame's own timestamp as the time column ``ts``. A pa
 not decode goes whole to ``quarantine`` with the reason; the rest of the batch is stored.
 
 Queries answer frames in time order, filtered by ``bus=`` and ``id=`` (values and ranges, matched
-against the arbitration id without flag bits). Signal selectors (``msg=``, ``sig=``, ``where=``,
-``out=``) need a DBC and come with signal support.
+against the arbitration id without flag bits).
+
+With a DBC (``dbc`` on the exchange) every batch also becomes one table per decoded message,
+``signals/message=<Name>`` (``ts``, ``bus``, [``source_address``], one column per signal; see
+:class:`dbc.codec.DatabaseCodec`); frames too short for their message or with an id the DBC does not
+know stay in ``frames`` only (counted in :attr:`CanpPlugin.decode_stats`). Remote and error frames
+carry no signals and are not decoded. Signal selectors then work:
+
+* ``msg=A,B`` alone: the rows of those messages' signal tables (all signals), in time order.
+* ``sig=`` / ``where=`` / ``out=``: the signal-range engine (:mod:`logger.signals_query`) over the
+  involved messages; ``msg=`` with them narrows the messages whose signals the names resolve in.
+* ``bus=`` keeps the rows of those buses; ``id=`` cannot be combined with signal selectors.
+
+Without a DBC the signal selectors are a bad command (code 5), as is every unknown name.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -25,9 +39,11 @@ import pyarrow.compute as pc
 from canp.schema import FRAMES, TIME_COLUMN, FrameColumns
 from canp.selectors import check_id_ranges, frame_mask
 from canp.wire import decode_payloads
+from dbc.codec import DatabaseCodec, DecodeStats
+from dbc.load import database_identity, load_database
 from logger.burstlog import BurstLogger
 from logger.config import ExchangeConfig
-from logger.errors import CommandError, PluginError
+from logger.errors import CommandError, PluginError, StoreError
 from logger.message import MessageBatch
 from logger.plugin import (
     Query,
@@ -37,6 +53,8 @@ from logger.plugin import (
     parse_basic,
     quarantine_chunk,
 )
+from logger.signals_query import answer_signals, resolve
+from logger.store.layout import check_table_name
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +70,33 @@ FRAMES_HINTS = WriteHints(
     use_dictionary=("bus", "id", "dlc"),
     compression_level=6,
 )
+#: Signal tables keep time order (row groups narrow in time for pruning, and that is the order
+#: every reader wants); ``ts`` delta-encoded (regular cycle times), the rest dictionary-encoded
+#: where it pays (Parquet falls back to plain pages for columns with too many distinct values).
+SIGNAL_HINTS = WriteHints(
+    column_encoding=MappingProxyType({TIME_COLUMN: "DELTA_BINARY_PACKED"}),
+    use_dictionary=True,
+    compression_level=6,
+)
+SIGNAL_TABLE_PREFIX = "signals/message="
+#: How far before ``start`` a signal query reads the signal tables. Sample-and-hold needs the value
+#: each signal held when the window opens, i.e. the last sample before ``start``; 10 s covers every
+#: message with a cycle time up to 10 s (nearly all cyclic CAN traffic: 10 ms … 1 s). Signals of
+#: slower or event-driven messages are null at the window's start until their first sample in it.
+SIGNAL_LEAD_NS = 10_000_000_000
+
+
+_ROW_KEYS = ("ts", "bus", "source_address")
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+def signal_table(message: str) -> str:
+    """The store table of a DBC message's signals: ``signals/message=<Name>``."""
+    return SIGNAL_TABLE_PREFIX + message
 
 
 @dataclass(frozen=True)
@@ -89,8 +134,18 @@ def _in_time_order(table: pa.Table) -> pa.Table:
     return table.take(pc.sort_indices(ts))
 
 
+@dataclass(frozen=True)
+class SignalQuery(Query):
+    """A signal query. ``scope``: the ``msg=`` messages (empty = the whole DBC); ``rows_only``:
+    ``msg=`` alone, answered with those messages' stored rows."""
+
+    scope: tuple[str, ...] = ()
+    rows_only: bool = False
+
+
 class CanpPlugin(StreamPlugin):
-    """CAN frames in, ``frames`` out; queries by time, bus and id."""
+    """CAN frames in, ``frames`` (and with a DBC ``signals/message=<Name>``) out; queries by time,
+    bus and id, and with a DBC by message and signal."""
 
     id = 2
     name = "canp"
@@ -102,6 +157,48 @@ class CanpPlugin(StreamPlugin):
         self._bad_log = BurstLogger(log, f"{exchange.name}: malformed CANP payloads quarantined")
         #: Messages put in quarantine since start (malformed payload, topic or timestamp).
         self.quarantined = 0
+        self.codec: DatabaseCodec | None = None
+        #: DBC message → its signal names (in DBC order); empty without a DBC.
+        self.catalog: dict[str, list[str]] = {}
+        self._metadata: dict[str, str] = {}
+        self._stats_lock = threading.Lock()
+        #: What the signal decoding could not decode since start (also counts the batches that
+        #: queries encode from memory).
+        self.decode_stats = DecodeStats()
+        if exchange.dbc is not None:
+            db = load_database(exchange.dbc)
+            identity = database_identity(exchange.dbc, db)
+            self.codec = DatabaseCodec(db)
+            self._metadata = {"sdvlog.dbc_name": identity.name, "sdvlog.dbc_hash": identity.sha256}
+            for message, codec in self.codec.codecs.items():
+                try:
+                    check_table_name(signal_table(message))
+                except StoreError:
+                    log.warning(
+                        "%s: message %r has no valid table name; not decoded", exchange.dbc, message
+                    )
+                    continue
+                self.catalog[message] = [p.name for p in codec.plans]
+
+    def metadata(self) -> dict[str, str]:
+        return dict(self._metadata)
+
+    def signal_chunks(self, frames: pa.Table) -> list[TableChunk]:
+        """One ``signals/message=<Name>`` chunk per message decoded from a ``frames`` table (in
+        time order); nothing without a DBC. Remote and error frames are not decoded."""
+        if self.codec is None or not frames.num_rows:
+            return []
+        plain = pc.invert(pc.or_(frames.column("remote"), frames.column("error")))
+        if not pc.all(plain).as_py():
+            frames = frames.filter(plain)
+        tables, stats = self.codec.decode_frames_with_stats(frames)
+        with self._stats_lock:
+            self.decode_stats.add(stats)
+        return [
+            TableChunk(signal_table(message), table, TIME_COLUMN, SIGNAL_HINTS)
+            for message, table in tables.items()
+            if message in self.catalog
+        ]
 
     def encode(self, batch: MessageBatch) -> list[TableChunk]:
         if not len(batch):
@@ -128,8 +225,9 @@ class CanpPlugin(StreamPlugin):
         chunks: list[TableChunk] = []
         if len(frames):
             names = pa.array(bus_names, pa.string())
-            table = frames.to_table(names.take(pa.array(bus_index[source])))
-            chunks.append(TableChunk(FRAMES, _in_time_order(table), TIME_COLUMN, FRAMES_HINTS))
+            table = _in_time_order(frames.to_table(names.take(pa.array(bus_index[source]))))
+            chunks.append(TableChunk(FRAMES, table, TIME_COLUMN, FRAMES_HINTS))
+            chunks += self.signal_chunks(table)
         if reasons:
             rows = sorted(reasons)
             self.quarantined += len(rows)
@@ -147,14 +245,99 @@ class CanpPlugin(StreamPlugin):
     def parse_command(self, text: str) -> Query:
         cmd, limit = parse_basic(text, FRAME_SELECTORS | SIGNAL_SELECTORS)
         signal = [name for name, _ in cmd.selectors if name in SIGNAL_SELECTORS]
-        if signal:
-            raise CommandError(
-                f"selector {signal[0]}= needs a DBC: signal selectors come with signal support; "
-                "this stream answers frames by bus= and id="
+        if not signal:
+            return CanpQuery(
+                cmd, FRAMES, TIME_COLUMN, limit, buses=cmd.buses, ids=check_id_ranges(cmd.ids)
             )
-        return CanpQuery(
-            cmd, FRAMES, TIME_COLUMN, limit, buses=cmd.buses, ids=check_id_ranges(cmd.ids)
+        if self.codec is None:
+            raise CommandError(
+                f"selector {signal[0]}= needs a DBC for signal support (dbc on exchange "
+                f"{self.exchange.name}); this stream answers frames by bus= and id="
+            )
+        if cmd.ids:
+            raise CommandError("id= selects frames, msg=/sig=/where=/out= select signals: pick one")
+        unknown = [m for m in dict.fromkeys(cmd.msgs) if m not in self.catalog]
+        if unknown:
+            raise CommandError(
+                "; ".join(f"unknown message {m!r}{_suggest(m, self.catalog)}" for m in unknown)
+            )
+        scope = tuple(dict.fromkeys(cmd.msgs))
+        if not cmd.sigs and not cmd.where:
+            if not scope:
+                raise CommandError("out= needs sig= or where= (or msg= for a message's rows)")
+            if cmd.out == "intervals":
+                raise CommandError("out=intervals needs where= (or sig=)")
+            return SignalQuery(
+                cmd,
+                signal_table(scope[0]),
+                TIME_COLUMN,
+                limit,
+                joint_tables=tuple(signal_table(m) for m in scope),
+                scope=scope,
+                rows_only=True,
+            )
+        names = [*cmd.sigs, *(c.signal for c in cmd.where)]
+        refs = resolve(names, self._scoped(scope))
+        involved = tuple(dict.fromkeys(r.message for r in refs))
+        return SignalQuery(
+            cmd,
+            signal_table(involved[0]),
+            TIME_COLUMN,
+            limit,
+            joint_tables=tuple(signal_table(m) for m in involved),
+            lead_ns=SIGNAL_LEAD_NS,
+            scope=scope,
         )
+
+    def _scoped(self, scope: tuple[str, ...]) -> dict[str, list[str]]:
+        return {m: self.catalog[m] for m in scope} if scope else self.catalog
+
+    def answer_joint(self, tables: Mapping[str, pa.Table], query: Query) -> pa.Table:
+        if not isinstance(query, SignalQuery) or self.codec is None:
+            return super().answer_joint(tables, query)
+        by_message = {
+            name.removeprefix(SIGNAL_TABLE_PREFIX): table
+            for name, table in tables.items()
+            if name.startswith(SIGNAL_TABLE_PREFIX)
+        }
+        if query.rows_only:
+            return self._message_rows(by_message, query)
+        return answer_signals(by_message, query.command, self._scoped(query.scope))
+
+    def _message_rows(self, tables: Mapping[str, pa.Table], query: SignalQuery) -> pa.Table:
+        """The stored rows of the ``msg=`` messages in [start, end] (and ``bus=``), in time order.
+
+        One message: its table as stored. Several: ``ts``, ``bus``, ``message``, then the signal
+        columns named ``Message.Signal`` (so equal signal names of two messages never clash).
+        """
+        assert self.codec is not None
+        several = len(query.scope) > 1
+        pieces: list[pa.Table] = []
+        for message in query.scope:
+            table = tables.get(message)
+            if table is None:
+                table = self.codec.codecs[message].schema.empty_table()
+            ts = table.column(TIME_COLUMN)
+            keep = pc.and_(pc.greater_equal(ts, query.start_ns), pc.less_equal(ts, query.end_ns))
+            if query.command.buses and "bus" in table.column_names:
+                wanted = pa.array(query.command.buses, pa.string())
+                keep = pc.and_(keep, pc.is_in(table.column("bus"), value_set=wanted))
+            table = table.filter(keep)
+            if several:
+                signals = [c for c in table.column_names if c not in _ROW_KEYS]
+                table = table.select([*(c for c in table.column_names if c in _ROW_KEYS), *signals])
+                table = table.rename_columns(
+                    [c if c in _ROW_KEYS else f"{message}.{c}" for c in table.column_names]
+                )
+                message_column = pa.repeat(pa.scalar(message, pa.string()), table.num_rows)
+                table = table.add_column(2, "message", message_column)
+            pieces.append(table)
+        result = (
+            pieces[0]
+            if len(pieces) == 1
+            else pa.concat_tables(pieces, promote_options="permissive")
+        )
+        return _in_time_order(result)
 
     def decode(self, tables: Iterable[pa.Table], query: Query) -> Iterator[pa.Table]:
         buses = query.buses if isinstance(query, CanpQuery) else ()

@@ -49,6 +49,9 @@ def _query_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="write to this file instead of standard output")
     p.add_argument("--key-file", type=Path, help="key of an encrypted store (with --dir)")
     p.add_argument("--key-id", default=None, help="key id of an encrypted store (with --dir)")
+    p.add_argument(
+        "--dbc", type=Path, help="database for signal queries (msg=, sig=, where=) with --dir"
+    )
 
 
 def _query(args: argparse.Namespace) -> int:
@@ -133,6 +136,7 @@ MODULES: dict[str, str] = {
     "import": "logger.cli_logio",
     "export": "logger.cli_logio",
     "catalog": "logger.cli_catalog",
+    "signals": "logger.cli_signals",
 }
 
 

@@ -94,6 +94,11 @@ def _import_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--key-file", type=Path, help="key of an encrypted store")
     p.add_argument("--key-id", default=None, help="key id of an encrypted store (default k1)")
+    p.add_argument(
+        "--dbc",
+        type=Path,
+        help="CAN database (DBC, KCD, ARXML, SYM): also write the signals/message=<Name> tables",
+    )
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -113,6 +118,7 @@ def _import(args: argparse.Namespace) -> int:
         start_ns=parse_start(args.start) if args.start else None,
         parquet=ParquetConfig(dir=args.dir, encryption=enc),
         note=_say,
+        dbc=args.dbc,
     )
     failed = 0
     for path in args.logs:
@@ -129,6 +135,12 @@ def _import(args: argparse.Namespace) -> int:
             f"{args.dir / args.exchange} ({result.files} file(s)); buses {buses}; "
             f"{_span(result.first_ns, result.last_ns)}"
         )
+        if args.dbc is not None:
+            decoded = sum(result.signals.values())
+            print(
+                f"  signals: {decoded:,} frame(s) decoded into {len(result.signals)} message "
+                f"table(s); {result.frames - decoded:,} not in the DBC, too short, remote or error"
+            )
     if failed:
         print(
             f"sdvlog import: {failed} of {len(args.logs)} file(s) not imported completely",

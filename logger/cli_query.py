@@ -25,7 +25,11 @@ from logger.store.store import ParquetStore, stored_exchanges
 
 
 def offline_source(
-    directory: Path, exchange: str | None, key_file: Path | None, key_id: str | None
+    directory: Path,
+    exchange: str | None,
+    key_file: Path | None,
+    key_id: str | None,
+    dbc: Path | None = None,
 ) -> StoreSource:
     """A store directory as a query source; the plugin comes from the files' metadata."""
     found = stored_exchanges(directory)
@@ -45,7 +49,8 @@ def offline_source(
     enc = EncryptionConfig(key_id=key_id or "k1", key_file=key_file) if key_file else None
     cfg = ParquetConfig(dir=directory, encryption=enc)
     plugin_name = found[exchange]
-    plugin = PluginRegistry().get(plugin_name)(ExchangeConfig(name=exchange, stream=plugin_name))
+    ex = ExchangeConfig(name=exchange, stream=plugin_name, dbc=dbc)
+    plugin = PluginRegistry().get(plugin_name)(ex)
     store = ParquetStore(cfg, exchange, {})
     store.recover(read_only=True)
     return StoreSource(exchange, plugin, store)
@@ -53,7 +58,9 @@ def offline_source(
 
 def run_offline(args: argparse.Namespace) -> Reply:
     name, text = split_exchange(args.command)
-    source = offline_source(args.dir, args.exchange or name, args.key_file, args.key_id)
+    source = offline_source(
+        args.dir, args.exchange or name, args.key_file, args.key_id, getattr(args, "dbc", None)
+    )
     reply = Reply()
     try:
         query = parse_for(source.plugin, text)
