@@ -54,11 +54,17 @@ REOPEN_MAX_S = 10.0
 
 @dataclass(frozen=True)
 class Batch:
-    """One CANP payload of ``frames`` frames read by ``reader``."""
+    """One CANP payload of ``frames`` frames read by ``reader``.
+
+    An SPI batch (:mod:`logger.spi_publisher`) has ``frames`` 0 (it holds no backlog), its own
+    ``topic``, and ``done``, called under the gateway's lock when the broker confirmed it.
+    """
 
     reader: BusReader
     payload: bytes
     frames: int
+    topic: str | None = None
+    done: Callable[[], None] | None = None
 
 
 class BusReader:

@@ -108,6 +108,13 @@ class GatewayConfig:
     batch_ms: int = 10
     qos: int = 1
     buffer_frames: int = 100_000  # per bus, while the broker is away; beyond it frames are dropped
+    # Decoded signals as SPI batches beside the CANP ones (logger.spi_publisher).
+    spi: bool = False
+    spi_catalog: Path | None = None  # a catalog .toml, or a DBC (catalog generated in memory)
+    spi_dbc: Path | None = None  # decodes the frames; default: spi_catalog when it is a DBC
+    spi_topic: str = "vehicle/{vin}/spi/{source}"
+    spi_mode: Literal["change", "interval"] = "change"
+    spi_interval_ms: int = 100
 
     def __post_init__(self) -> None:
         if self.batch_frames < 1:
@@ -119,6 +126,18 @@ class GatewayConfig:
         if self.buffer_frames < 1:
             raise ConfigError(
                 "gateway.buffer_frames", f"must be at least 1, got {self.buffer_frames}"
+            )
+        if self.spi_mode not in ("change", "interval"):
+            raise ConfigError(
+                "gateway.spi_mode", f"expected 'change' or 'interval', got {self.spi_mode!r}"
+            )
+        if self.spi_interval_ms < 1:
+            raise ConfigError(
+                "gateway.spi_interval_ms", f"must be at least 1, got {self.spi_interval_ms}"
+            )
+        if self.spi and self.spi_catalog is None and self.spi_dbc is None:
+            raise ConfigError(
+                "gateway.spi_catalog", "required when gateway.spi = true (or give gateway.spi_dbc)"
             )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from logger.config import (
     BrokerConfig,
@@ -142,12 +142,22 @@ def _bus(s: Section) -> BusConfig:
 
 def _gateway(s: Section) -> GatewayConfig:
     d = GatewayConfig()
+    modes: dict[str | int, Literal["change", "interval"]] = {
+        "change": "change",
+        "interval": "interval",
+    }
     cfg = GatewayConfig(
         topic=s.get("topic", str, d.topic),
         batch_frames=s.get("batch_frames", int, d.batch_frames),
         batch_ms=s.get("batch_ms", int, d.batch_ms),
         qos=s.choice("qos", {0: 0, 1: 1}, d.qos),
         buffer_frames=s.get("buffer_frames", int, d.buffer_frames),
+        spi=s.get("spi", bool, d.spi),
+        spi_catalog=s.path_opt("spi_catalog"),
+        spi_dbc=s.path_opt("spi_dbc"),
+        spi_topic=s.get("spi_topic", str, d.spi_topic),
+        spi_mode=s.choice("spi_mode", modes, d.spi_mode),
+        spi_interval_ms=s.get("spi_interval_ms", int, d.spi_interval_ms),
     )
     s.finish()
     return cfg

@@ -63,6 +63,7 @@ from logger.bus_stats import (
 from logger.config import Config
 from logger.errors import BrokerError, ConfigError, SdvLoggerError
 from logger.mqtt import connect_with_backoff, make_client
+from logger.spi_publisher import SpiGatewayStats, SpiPublisher
 
 # The gateway's own names, and those of logger.bus_reader and logger.bus_stats that other code
 # (cli_gateway, tests) still imports from here, where they were first.
@@ -150,11 +151,13 @@ class Gateway:
                 batch_frames=self.batch_frames,
                 batch_s=self.batch_s,
                 stop=self._stop_reading,
-                enqueue=self._enqueue,
+                enqueue=self._read_batch,
                 notify=self._notify,
             )
             for b in cfg.buses
         ]
+        # Decoded signals as SPI batches (gateway.spi): fed the readers' CANP batches.
+        self._spi = SpiPublisher(cfg, self._readers, self._enqueue) if g.spi else None
         self._cond = threading.Condition()
         self._queue: deque[Batch] = deque()
         self._outstanding: dict[int, tuple[Batch, int]] = {}  # mid → (batch, connection)
@@ -212,6 +215,8 @@ class Gateway:
         ]
         for thread in self._threads:
             thread.start()
+        if self._spi is not None:
+            self._spi.start()
         for reader in self._readers:
             reader.thread.start()
         _log.info(
@@ -239,6 +244,8 @@ class Gateway:
             reader.thread.join(_JOIN_S)  # each queues its last batch and closes its bus
             if reader.thread.is_alive():
                 _log.warning("%s: the reader did not end within %g s", reader.where, _JOIN_S)
+        if self._spi is not None:
+            self._spi.stop()  # decodes the readers' last batches and queues its last ones
         with self._cond:
             self._closing = True
             if self._connected:
@@ -280,7 +287,10 @@ class Gateway:
 
     def _stats_locked(self) -> GatewayStats:
         now = time.monotonic()
-        return GatewayStats(self._connected, {r.name: r.snapshot(now) for r in self._readers})
+        buses = {r.name: r.snapshot(now) for r in self._readers}
+        if self._spi is not None:
+            return SpiGatewayStats(self._connected, buses, self._spi.stats())
+        return GatewayStats(self._connected, buses)
 
     def wait_until(
         self, predicate: Callable[[GatewayStats], bool], timeout: float | None = None
@@ -314,6 +324,12 @@ class Gateway:
         return self.wait_until(self.replayed, timeout)
 
     # ---- the queue (readers) --------------------------------------------------------------
+    def _read_batch(self, batch: Batch) -> None:
+        """A reader's CANP batch: published, and decoded into SPI batches when ``gateway.spi``."""
+        self._enqueue(batch)
+        if self._spi is not None:
+            self._spi.feed(batch)
+
     def _enqueue(self, batch: Batch) -> None:
         with self._cond:
             self._queue.append(batch)
@@ -397,6 +413,8 @@ class Gateway:
                 batch.reader.backlog -= batch.frames
                 if refused is None:
                     batch.reader.published += batch.frames
+                    if batch.done is not None:
+                        batch.done()
                 else:
                     batch.reader.rejected += batch.frames
                     self._reject_log.hit(f"{batch.reader.topic}: {refused}")
@@ -432,7 +450,8 @@ class Gateway:
             if picked is None:
                 return
             batch, generation = picked
-            info = client.publish(batch.reader.topic, batch.payload, qos=self.qos)
+            topic = batch.topic or batch.reader.topic
+            info = client.publish(topic, batch.payload, qos=self.qos)
             with self._cond:
                 # QoS 1 without a connection: paho keeps it and sends it after reconnecting.
                 if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS or (

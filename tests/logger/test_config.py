@@ -109,6 +109,9 @@ def test_defaults_are_embedded() -> None:
         ("[[bus]]\ninterface = 'virtual'", "bus[0].name"),
         ("[query]\nport = 1", "query.port"),
         ("vin = 'x'\n[gateway]\nqos = 3", "gateway.qos"),
+        ("[gateway]\nspi = true", "gateway.spi_catalog"),
+        ("[gateway]\nspi_mode = 'often'", "gateway.spi_mode"),
+        ("[gateway]\nspi_interval_ms = 0", "gateway.spi_interval_ms"),
     ],
 )
 def test_broken_values_name_their_key_and_file(tmp_path: Path, text: str, key: str) -> None:
