@@ -57,7 +57,7 @@ import pyarrow.compute as pc
 from can.io.asc import ASC_MESSAGE_REGEX
 from can.io.generic import MessageReader
 
-from canp.plugin import CanpPlugin
+from canp.plugin import FRAMES_HINTS, CanpPlugin
 from canp.schema import (
     CAN_EFF_FLAG,
     CAN_EFF_MASK,
@@ -713,7 +713,7 @@ class LogImporter:
             store = ParquetStore(self.parquet, self.exchange.name, meta)
             store.recover()
         signals = self.plugin.signal_chunks(table)
-        files = store.write([TableChunk(FRAMES, table, TIME_COLUMN), *signals])
+        files = store.write([TableChunk(FRAMES, table, TIME_COLUMN, FRAMES_HINTS), *signals])
         store.publish(files)
         result.files += len(files)
         result.frames += table.num_rows

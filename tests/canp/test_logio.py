@@ -33,6 +33,7 @@ from logger.plugin import TableChunk
 from logger.query import Answerer
 from logger.raw import RawPlugin
 from logger.service import file_metadata
+from logger.store.layout import TIE_COLUMN
 from logger.store.store import ParquetStore
 from tests.brokers import free_port
 
@@ -105,12 +106,15 @@ def read_log(path: Path) -> Read:
 
 
 def stored(directory: Path, exchange: str = "can") -> pa.Table:
-    """Every stored frame, in time order."""
+    """Every stored frame, in time order, as an outside reader gets it from the files."""
     files = sorted((directory / exchange / FRAMES).rglob("*.parquet"))
     if not files:
         return pa.table({})
     table = pa.concat_tables([pq.read_table(f, partitioning=None) for f in files])
-    return table.sort_by([(TIME_COLUMN, "ascending")])
+    order = [(TIME_COLUMN, "ascending")] + (
+        [(TIE_COLUMN, "ascending")] if TIE_COLUMN in table.column_names else []
+    )
+    return table.sort_by(order).drop_columns([c for c in (TIE_COLUMN,) if c in table.column_names])
 
 
 def assert_same_frames(got: Read, want: Read, offset_s: float = 0.0) -> None:
