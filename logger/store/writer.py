@@ -124,9 +124,15 @@ class FileWriter:
             for chunk in chunks:
                 for piece in split_by_hour(chunk.table, chunk.time_column):
                     table, options = self._layout(piece.table, chunk.time_column, chunk.hints)
-                    meta = self._metadata(chunk, table, extra if not batch.done else {})
+                    meta = self._metadata(chunk, table)
                     self._write_file(
-                        batch, chunk.name, meta, piece.first_ns, piece.last_ns, options
+                        batch,
+                        chunk.name,
+                        meta,
+                        piece.first_ns,
+                        piece.last_ns,
+                        options,
+                        extra if not batch.done else {},
                     )
             for directory in sorted(batch.dirs):
                 fsync_path(directory, directory=True)
@@ -145,14 +151,11 @@ class FileWriter:
             raise
         return batch.done
 
-    def _metadata(
-        self, chunk: TableChunk, table: pa.Table, extra: Mapping[bytes, bytes]
-    ) -> pa.Table:
+    def _metadata(self, chunk: TableChunk, table: pa.Table) -> pa.Table:
         meta = dict(table.schema.metadata or {})
         meta.update(self._base)
         meta[TABLE_KEY.encode()] = chunk.name.encode()
         meta[TIME_COLUMN_KEY.encode()] = chunk.time_column.encode()
-        meta.update(extra)
         return table.replace_schema_metadata(meta)
 
     def _layout(
@@ -191,6 +194,7 @@ class FileWriter:
         first: int,
         last: int,
         options: Mapping[str, Any],
+        extra: Mapping[bytes, bytes],
     ) -> None:
         seq = self._take_seq()
         directory = partition_dir(self._root, table_name, first)
@@ -201,15 +205,17 @@ class FileWriter:
             batch.temps.append(tmp)
             tmp.touch(exist_ok=False)
         encryption = self._crypto.encryption_properties() if self._crypto else None
-        pq.write_table(
-            table,
+        with pq.ParquetWriter(
             tmp,
+            table.schema,
             compression=self._compression,
-            row_group_size=self._cfg.row_group_rows,
             write_statistics=True,
             encryption_properties=encryption,
             **options,
-        )
+        ) as writer:
+            writer.write_table(table, row_group_size=self._cfg.row_group_rows)
+            if extra:  # footer key-value only: not repeated inside the serialised Arrow schema
+                writer.add_key_value_metadata({k.decode(): v for k, v in extra.items()})
         fsync_path(tmp)
         size = tmp.stat().st_size
         final = directory / name
