@@ -1,22 +1,30 @@
-"""``python -m bench [capture|query|all] [--quick]``: run the benchmarks, print and save results."""
+"""``python -m bench [capture|query|gateway|exchange|storage|decode|signals|all] [--quick]``: run the benchmarks,
+print and save results."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 
 from bench.report import Report, emit
 
+log = logging.getLogger("bench")
+
+#: Benchmarks in the order ``all`` runs them; each is ``bench.<name>.run(quick, profile=, keep=)``.
+SUITES = ("capture", "query", "gateway", "exchange", "storage", "decode", "signals")
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    p.add_argument("suite", nargs="?", choices=("capture", "query", "all"), default="all")
+    p.add_argument("suite", nargs="?", choices=(*SUITES, "all"), default="all")
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke test under a minute")
     p.add_argument(
         "--profile",
         action="store_true",
-        help="sample the service with py-spy (install it into .venv) during the measurements",
+        help="sample with py-spy (install it into .venv) during the measurements: the service "
+        "(capture, query) or this process (gateway, exchange)",
     )
     p.add_argument("--keep", action="store_true", help="keep the scratch directory")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
@@ -27,15 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from bench import capture, query  # noqa: PLC0415 - keep --help fast
-
     reports: list[Report] = []
-    if args.suite in ("capture", "all"):
-        reports.append(capture.run(args.quick, profile=args.profile, keep=args.keep))
-        emit(reports[-1])
-    if args.suite in ("query", "all"):
-        reports.append(query.run(args.quick, profile=args.profile, keep=args.keep))
-        emit(reports[-1])
+    for suite in SUITES if args.suite == "all" else (args.suite,):
+        module = importlib.import_module(f"bench.{suite}")  # here: keeps --help fast
+        try:
+            report = module.run(args.quick, profile=args.profile, keep=args.keep)
+        except Exception as exc:  # one benchmark failing must not stop the others
+            log.exception("benchmark %s crashed", suite)
+            report = Report(suite, args.quick, profiled=args.profile)
+            report.failures.append(f"crashed: {type(exc).__name__}: {exc}")
+        reports.append(report)
+        emit(report)
     return 1 if any(r.failures for r in reports) else 0
 
 

@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 _FRAME_RE = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 _SITE = re.compile(r".*/site-packages/")
 _PYLIB = re.compile(r".*/lib/python3\.\d+/")
+#: Files that count as "our code" in the per-thread summary (repository-relative prefixes).
+OURS = ("logger/", "canp/", "hw/", "spi/")
 
 
 class Profiler:
@@ -86,8 +88,10 @@ class Summary:
     total: int = 0
     threads: Counter[str] = field(default_factory=Counter)
     self_: Counter[str] = field(default_factory=Counter)
+    # per leaf function: the (up to) three frames that called it
+    callers: dict[str, Counter[str]] = field(default_factory=dict)
     inclusive: Counter[str] = field(default_factory=Counter)
-    # per thread: inclusive counts of our own functions (logger/...)
+    # per thread: inclusive counts of our own functions (OURS: logger/, canp/, ...)
     ours_by_thread: dict[str, Counter[str]] = field(default_factory=dict)
 
 
@@ -110,11 +114,13 @@ def summarise(raw: Path) -> Summary:
         s.threads[thread] += count
         if names:
             s.self_[names[-1]] += count
-        ours = s.ours_by_thread.setdefault(thread, Counter())
+            chain = " < ".join(n.split(" (")[0] for n in reversed(names[-4:-1]))
+            s.callers.setdefault(names[-1], Counter())[chain or "-"] += count
+        mine = s.ours_by_thread.setdefault(thread, Counter())
         for name in set(names):
             s.inclusive[name] += count
-            if "(logger/" in name:
-                ours[name] += count
+            if any(f"({prefix}" in name for prefix in OURS):
+                mine[name] += count
     return s
 
 
@@ -129,8 +135,12 @@ def render(s: Summary, top: int = 15) -> str:
     out = [f"{s.total} samples (active threads only)", "threads:"]
     out += [f"  {pct(n)}  {t}" for t, n in s.threads.most_common()]
     out.append("self time (leaf function):")
-    out += [f"  {pct(n)}  {name}" for name, n in s.self_.most_common(top)]
-    out.append("inclusive time, our code (logger/), per thread:")
+    for name, n in s.self_.most_common(top):
+        out.append(f"  {pct(n)}  {name}")
+        if n * 20 >= s.total:  # callers of the leaves that take 5 % or more
+            for chain, k in s.callers.get(name, Counter()).most_common(2):
+                out.append(f"           {pct(k)}  < {chain}")
+    out.append(f"inclusive time, our code ({', '.join(OURS)}), per thread:")
     for thread, counts in sorted(s.ours_by_thread.items(), key=lambda kv: -s.threads[kv[0]]):
         if not counts:
             continue

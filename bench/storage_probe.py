@@ -1,14 +1,15 @@
-"""Bytes per CAN frame: BLF (python-can's BLFWriter), candump ``.log.gz``, and our ``frames`` Parquet.
+"""Bytes per CAN frame for other ring flush spans: a quick probe next to ``python -m bench storage``.
 
 ``python -m bench.storage_probe [LOG ...] [--spans 1,10,60,all] [--synthetic SECONDS]``
 
-Each log is read with ``can.LogReader`` (MF4 needs ``asammdf``), then sent through the real path:
-frames are cut into CANP payloads per bus as the gateway does (256 frames or 10 ms), payloads are
-grouped into ring batches by time span (``1`` = the default ``flush_ms`` of one second, ``all`` =
-the whole log as one batch), and each batch goes through ``CanpPlugin.encode`` and
-``ParquetStore.write``. "plain" is the same store without the plugin's write hints (rows in time
-order, the writer's defaults); "ours" is the plugin's layout. Without arguments it probes every
-file in ``/work/shared/data/logs``. ``--synthetic`` adds generated traffic (a classic bus with
+``python -m bench storage`` is the benchmark (fixed flushes, every format, targets, JSON). This
+probe varies what it fixes: each log (``can.LogReader``; MF4 needs ``asammdf``) is cut into CANP
+payloads per bus as the gateway does and grouped into ring batches by the given ``--spans`` (the
+age flush, seconds; ``all`` = the whole log as one batch; the ring's cap is not applied), then
+written through ``CanpPlugin.encode`` and ``ParquetStore.write`` without the QoS 1 ledger. "plain"
+is the same store without the plugin's write hints (rows in time order, the writer's defaults),
+"ours" the plugin's layout. Without arguments it probes every file in
+:data:`bench.traffic.LOG_DIR`. ``--synthetic`` adds generated traffic (a classic bus with
 counters, sines and constant bytes, and a CAN FD bus with 64-byte frames).
 """
 
@@ -19,9 +20,7 @@ import dataclasses
 import logging
 import tempfile
 import time
-import warnings
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import can
@@ -29,94 +28,16 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from bench.storage import frames_bytes
+from bench.traffic import LOG_DIR, Traffic, gateway_payloads, load_log, ring_batches
 from canp.plugin import CanpPlugin
-from canp.schema import (
-    CAN_EFF_FLAG,
-    CAN_EFF_MASK,
-    CAN_ERR_FLAG,
-    CAN_RTR_FLAG,
-    FLAG_BRS,
-    FLAG_ESI,
-    FLAG_FD,
-    FRAMES,
-    FrameColumns,
-)
-from canp.wire import encode_columns
+from canp.schema import FLAG_BRS, FLAG_FD, FrameColumns
 from logger.config import ExchangeConfig, ParquetConfig
 from logger.message import MessageBatch
 from logger.store import ParquetStore
 
 log = logging.getLogger(__name__)
-
-LOG_DIR = Path("/work/shared/data/logs")
-BATCH_FRAMES = 256
-BATCH_NS = 10_000_000
-TOPIC = "vehicle/PROBE/canp/{bus}"
-
-
-@dataclass(frozen=True)
-class Traffic:
-    """Frames of one log: columns in time order, and the bus of each frame."""
-
-    name: str
-    frames: FrameColumns
-    bus: npt.NDArray[np.int32]  # index into names
-    names: list[str]
-
-    def messages(self) -> Iterator[can.Message]:
-        """python-can messages (for the BLF and candump writers)."""
-        data = self.frames.data.to_pylist()
-        cid = self.frames.can_id.tolist()
-        flags = self.frames.flags.tolist()
-        for i, ts in enumerate(self.frames.ts.tolist()):
-            extended = bool(cid[i] & CAN_EFF_FLAG)
-            yield can.Message(
-                timestamp=ts / 1e9,
-                arbitration_id=cid[i] & (CAN_EFF_MASK if extended else 0x7FF),
-                is_extended_id=extended,
-                is_remote_frame=bool(cid[i] & CAN_RTR_FLAG),
-                is_error_frame=bool(cid[i] & CAN_ERR_FLAG),
-                is_fd=bool(flags[i] & FLAG_FD),
-                bitrate_switch=bool(flags[i] & FLAG_BRS),
-                error_state_indicator=bool(flags[i] & FLAG_ESI),
-                channel=int(self.bus[i]),
-                data=data[i],
-                check=False,
-            )
-
-
-def load_log(path: Path) -> Traffic:
-    """A log file through python-can, its channels numbered as buses ``can0``, ``can1``, ..."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        msgs = list(can.LogReader(path))
-    channels = sorted({str(m.channel) for m in msgs})
-    index = {ch: i for i, ch in enumerate(channels)}
-    cid = np.array(
-        [
-            m.arbitration_id
-            | (CAN_EFF_FLAG if m.is_extended_id else 0)
-            | (CAN_RTR_FLAG if m.is_remote_frame else 0)
-            | (CAN_ERR_FLAG if m.is_error_frame else 0)
-            for m in msgs
-        ],
-        np.uint32,
-    )
-    flags = np.array(
-        [
-            (FLAG_FD if m.is_fd else 0)
-            | (FLAG_BRS if m.bitrate_switch else 0)
-            | (FLAG_ESI if m.error_state_indicator else 0)
-            for m in msgs
-        ],
-        np.uint8,
-    )
-    ts = np.array([round(m.timestamp * 1e9) for m in msgs], np.int64)
-    bus = np.array([index[str(m.channel)] for m in msgs], np.int32)
-    data = pa.array([bytes(m.data) for m in msgs], pa.binary())
-    order = np.argsort(ts, kind="stable")
-    frames = FrameColumns(ts[order], cid[order], flags[order], data.take(pa.array(order)))
-    return Traffic(path.name, frames, bus[order], [f"can{i}" for i in range(len(channels))])
+WHOLE = 1 << 62  # a span longer than any log
 
 
 def synthetic(seconds: float, seed: int = 1) -> Traffic:
@@ -151,66 +72,21 @@ def synthetic(seconds: float, seed: int = 1) -> Traffic:
     return Traffic(f"synthetic {seconds:g} s", frames, all_bus[order], ["can0", "can1"])
 
 
-def _subset(frames: FrameColumns, rows: npt.NDArray[np.int64]) -> FrameColumns:
-    return FrameColumns(
-        frames.ts[rows], frames.can_id[rows], frames.flags[rows], frames.data.take(pa.array(rows))
-    )
-
-
-def gateway_messages(traffic: Traffic) -> list[tuple[int, str, bytes]]:
-    """CANP payloads as the gateway publishes them: per bus, at most 256 frames or 10 ms each.
-
-    Returns ``(first frame ts, topic, payload)`` in order of the first frame's time.
-    """
-    out: list[tuple[int, str, bytes]] = []
-    for b, name in enumerate(traffic.names):
-        rows = np.flatnonzero(traffic.bus == b)
-        ts = traffic.frames.ts[rows]
-        start = 0
-        while start < rows.size:
-            stop = min(start + BATCH_FRAMES, rows.size)
-            stop = start + max(1, int(np.searchsorted(ts[start:stop], ts[start] + BATCH_NS)))
-            payload = encode_columns(_subset(traffic.frames, rows[start:stop]))
-            out.append((int(ts[start]), TOPIC.format(bus=name), payload))
-            start = stop
-    out.sort(key=lambda m: m[0])
-    return out
-
-
-def ring_batches(
-    messages: Sequence[tuple[int, str, bytes]], span_ns: int | None
-) -> list[MessageBatch]:
-    """Messages grouped as the ring flushes them: by ``span_ns`` of time (None: one batch)."""
-    groups: dict[int, list[tuple[int, str, bytes]]] = {}
-    first = messages[0][0] if messages else 0
-    for m in messages:
-        groups.setdefault(0 if span_ns is None else (m[0] - first) // span_ns, []).append(m)
-    batches, key = [], 1
-    for _, group in sorted(groups.items()):
-        keys = np.arange(key, key + len(group), dtype=np.int64)
-        key += len(group)
-        batches.append(MessageBatch(keys, [m[1] for m in group], [m[2] for m in group]))
-    return batches
-
-
 def parquet_bytes(batches: Sequence[MessageBatch], hints: bool) -> tuple[int, int, float]:
     """Bytes of the ``frames`` files, number of files, and seconds to encode and write."""
     plugin = CanpPlugin(ExchangeConfig(name="probe", topic="vehicle/+/canp/#", stream="canp"))
     with tempfile.TemporaryDirectory() as tmp:
         store = ParquetStore(ParquetConfig(dir=Path(tmp)), "probe", {"sdvlog.plugin": "canp"})
         store.recover()
-        total = files = 0
         elapsed = 0.0
         for batch in batches:
             t0 = time.perf_counter()
             chunks = plugin.encode(batch)
             if not hints:
                 chunks = [dataclasses.replace(c, hints=None) for c in chunks]
-            written = store.write(chunks)
+            store.write(chunks)
             elapsed += time.perf_counter() - t0
-            frames = [f for f in written if f.table == FRAMES]
-            total += sum(f.size for f in frames)
-            files += len(frames)
+        total, files = frames_bytes(Path(tmp) / "probe")
     return total, files, elapsed
 
 
@@ -228,11 +104,12 @@ def probe(traffic: Traffic, spans: Sequence[float | None]) -> None:
     n = len(traffic.frames)
     blf = python_can_bytes(traffic, ".blf") / n
     candump = python_can_bytes(traffic, ".log.gz") / n
-    messages = gateway_messages(traffic)
+    payloads = gateway_payloads(traffic)
     print(f"\n{traffic.name}: {n} frames on {len(traffic.names)} bus(es)")
     print(f"  BLF {blf:6.2f} B/frame    candump .log.gz {candump:6.2f} B/frame")
     for span in spans:
-        batches = ring_batches(messages, None if span is None else int(span * 1e9))
+        span_ns = WHOLE if span is None else int(span * 1e9)
+        batches = ring_batches(payloads, span_ns, len(payloads) + 1)
         plain, _, _ = parquet_bytes(batches, hints=False)
         ours, files, seconds = parquet_bytes(batches, hints=True)
         label = "whole log" if span is None else f"{span:g} s"
