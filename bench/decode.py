@@ -1,6 +1,6 @@
 """Signal decoding throughput: :class:`dbc.codec.DatabaseCodec` against cantools frame by frame.
 
-For every real log of ``/work/shared/data`` with its matching DBC (MANIFEST.md, section 1) and for
+For every real log of ``../shared/data`` with its matching DBC (MANIFEST.md, section 1) and for
 simulated demo traffic (``hw.simulate`` on ``dbc/examples/demo.dbc``), the same ``frames`` table is
 decoded
 
@@ -57,7 +57,11 @@ from hw.simulate import Simulator, load_dbc
 
 log = logging.getLogger(__name__)
 
-DATA = Path(os.environ.get("SDVLOG_BENCH_DATA", "/work/shared/data"))
+DATA = Path(
+    os.environ.get(
+        "SDVLOG_BENCH_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data")
+    )
+)
 DEMO_DBC = REPO / "dbc" / "examples" / "demo.dbc"
 #: (log, DBC) pairs of MANIFEST.md section 1; the GPS DBC of the J1939+GPS log is left out.
 PAIRS = (

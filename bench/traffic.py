@@ -39,7 +39,7 @@ from logger.message import MessageBatch
 
 log = logging.getLogger(__name__)
 
-LOG_DIR = Path("/work/shared/data/logs")
+LOG_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "logs"
 DEMO_DBC = Path(__file__).resolve().parent.parent / "dbc" / "examples" / "demo.dbc"
 #: Simulated traffic starts here (2023-11-14T22:13:20Z): absolute times, as a live bus gives.
 SIM_START_S = 1_700_000_000.0

@@ -51,7 +51,7 @@ from logger.plugin import (
     TableChunk,
     WriteHints,
     parse_basic,
-    quarantine_chunk,
+    quarantine_rows,
 )
 from logger.signals_query import answer_signals, resolve
 from logger.store.layout import check_table_name
@@ -229,17 +229,9 @@ class CanpPlugin(StreamPlugin):
             chunks.append(TableChunk(FRAMES, table, TIME_COLUMN, FRAMES_HINTS))
             chunks += self.signal_chunks(table)
         if reasons:
-            rows = sorted(reasons)
-            self.quarantined += len(rows)
-            self._bad_log.hit(f"{len(rows)} in a batch, e.g. {reasons[rows[0]]}")
-            chunks.append(
-                quarantine_chunk(
-                    batch.keys[rows].tolist(),
-                    [batch.topics[i] for i in rows],
-                    [batch.payloads[i] for i in rows],
-                    [reasons[i] for i in rows],
-                )
-            )
+            self.quarantined += len(reasons)
+            self._bad_log.hit(f"{len(reasons)} in a batch, e.g. {reasons[min(reasons)]}")
+            chunks.append(quarantine_rows(batch, reasons))
         return chunks
 
     def parse_command(self, text: str) -> Query:

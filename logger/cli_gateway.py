@@ -26,7 +26,7 @@ from logger.config import Config
 from logger.errors import ConfigError
 
 if TYPE_CHECKING:
-    from logger.gateway import BusStats, GatewayStats
+    from logger.bus_stats import BusStats, GatewayStats
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def run_gateway(
 
 
 def _report_replay(buses: dict[str, BusStats]) -> int:
-    from logger.gateway import FAILED  # noqa: PLC0415
+    from logger.bus_stats import FAILED  # noqa: PLC0415
 
     ok = True
     for stats in buses.values():

@@ -43,48 +43,18 @@ from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion
 from logger.burstlog import BurstLogger
 from logger.bus_reader import (
     POLL_S,
-    RATE_WINDOW_S,
-    REOPEN_INITIAL_S,
-    REOPEN_MAX_S,
     Batch,
     BusReader,
 )
 from logger.bus_stats import (
-    DOWN,
     FAILED,
-    READING,
     REPLAY_DONE,
-    STARTING,
-    STOPPED,
-    BusStats,
     GatewayStats,
-    RateWindow,
 )
 from logger.config import Config
 from logger.errors import BrokerError, ConfigError, SdvLoggerError
 from logger.mqtt import connect_with_backoff, make_client
 from logger.spi_publisher import SpiGatewayStats, SpiPublisher
-
-# The gateway's own names, and those of logger.bus_reader and logger.bus_stats that other code
-# (cli_gateway, tests) still imports from here, where they were first.
-__all__ = [
-    "DOWN",
-    "FAILED",
-    "MAX_INFLIGHT",
-    "POLL_S",
-    "RATE_WINDOW_S",
-    "READING",
-    "REOPEN_INITIAL_S",
-    "REOPEN_MAX_S",
-    "REPLAY_DONE",
-    "STARTING",
-    "STOPPED",
-    "STOP_TIMEOUT_S",
-    "BusStats",
-    "Gateway",
-    "GatewayStats",
-    "RateWindow",
-]
 
 _log = logging.getLogger(__name__)
 

@@ -126,6 +126,17 @@ def quarantine_chunk(
     return TableChunk(QUARANTINE, table, "key")
 
 
+def quarantine_rows(batch: MessageBatch, reasons: Mapping[int, str]) -> TableChunk:
+    """The messages of ``batch`` at the indices of ``reasons``, raw, with why they were refused."""
+    rows = sorted(reasons)
+    return quarantine_chunk(
+        batch.keys[rows].tolist(),
+        [batch.topics[i] for i in rows],
+        [batch.payloads[i] for i in rows],
+        [reasons[i] for i in rows],
+    )
+
+
 def parse_basic(text: str, allowed: frozenset[str]) -> tuple[Command, int | None]:
     """Parse ``text`` and reject selectors outside ``allowed`` (code 5, naming them)."""
     cmd = parse_command(text)

@@ -12,7 +12,7 @@ from paho.mqtt.enums import MQTTProtocolVersion
 from logger.broker import EmbeddedBroker
 from logger.channel import ChannelServer, QueryService
 from logger.config import Config, ExchangeConfig
-from logger.errors import SdvLoggerError, ServiceError
+from logger.errors import SdvLoggerError
 from logger.exchange import Endpoint, Exchange
 from logger.gateway import Gateway
 from logger.message import MessageBatch
@@ -151,10 +151,3 @@ class Service:
         if self.gateway is not None:
             out["gateway"] = self.gateway.stats().as_dict()
         return out
-
-
-def require_exchange(service: Service, name: str) -> Exchange:
-    try:
-        return service.exchanges[name]
-    except KeyError as exc:
-        raise ServiceError(f"no exchange named {name!r}") from exc

@@ -42,9 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cantools
 from cantools.database.can import Database
 
+from dbc.load import DbcError, load_database
 from logger.errors import ConfigError
 from spi.types import INTEGER_RANGES, SpiType
 
@@ -230,20 +230,11 @@ def signal_type(signal: Any) -> SpiType:
 
 
 def load_dbc(path: Path, key: str = "dbc") -> Database:
-    """A cantools CAN database; strict first, then lenient (logged). ConfigError names ``key``."""
+    """A cantools CAN database (:func:`dbc.load.load_database`); ConfigError names ``key``."""
     try:
-        db = cantools.database.load_file(str(path), strict=True)
-    except OSError as exc:
-        raise ConfigError(key, f"cannot read {path}: {exc.strerror or exc}") from exc
-    except Exception as strict_exc:
-        try:
-            db = cantools.database.load_file(str(path), strict=False)
-        except Exception as exc:
-            raise ConfigError(key, f"{path} is not a database cantools can read: {exc}") from exc
-        log.warning("%s does not load strictly (%s); loaded leniently", path, strict_exc)
-    if not isinstance(db, Database):
-        raise ConfigError(key, f"{path} is not a CAN database (DBC, KCD, ARXML, SYM)")
-    return db
+        return load_database(path)
+    except DbcError as exc:
+        raise ConfigError(key, str(exc)) from exc
 
 
 def _dbc_signals(db: Database, key: str) -> list[CatalogSignal]:

@@ -50,7 +50,7 @@ from logger.plugin import (
     TableChunk,
     WriteHints,
     parse_basic,
-    quarantine_chunk,
+    quarantine_rows,
 )
 from spi.catalog import MAX_IDS, Catalog, CatalogSignal, load_catalog_source
 from spi.types import SpiType
@@ -153,17 +153,9 @@ class SpiPlugin(StreamPlugin):
             if index not in reasons:
                 reasons[index] = _partial_reason(problems)
         if reasons:
-            rows = sorted(reasons)
-            self.quarantined += len(rows)
-            self._bad_log.hit(f"{len(rows)} in a batch, e.g. {reasons[rows[0]]}")
-            chunks.append(
-                quarantine_chunk(
-                    batch.keys[rows].tolist(),
-                    [batch.topics[i] for i in rows],
-                    [batch.payloads[i] for i in rows],
-                    [reasons[i] for i in rows],
-                )
-            )
+            self.quarantined += len(reasons)
+            self._bad_log.hit(f"{len(reasons)} in a batch, e.g. {reasons[min(reasons)]}")
+            chunks.append(quarantine_rows(batch, reasons))
         return chunks
 
     def _check_records(

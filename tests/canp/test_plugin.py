@@ -34,7 +34,7 @@ from logger.store import ParquetStore
 
 T0 = 1_710_072_000_000_000_000  # 2024-03-10 12:00 UTC, ns
 MS = 1_000_000
-LOGS = Path("/work/shared/data/logs")
+LOGS = Path(__file__).resolve().parents[3] / "shared" / "data" / "logs"
 
 
 def plugin() -> CanpPlugin:

@@ -30,7 +30,7 @@ DEMO = Path(__file__).resolve().parents[2] / "dbc" / "examples" / "demo.dbc"
 T0_S = 1_710_072_000  # 2024-03-10 12:00 UTC
 MS = 1_000_000
 TOPIC = "vehicle/V/canp/can0"
-SHARED = Path("/work/shared/data")
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 GENESIS = SHARED / "logs" / "hyundai_genesis_autologgenesis.log"
 I30_DBC = SHARED / "dbc" / "matching" / "hyundai_i30_2014.dbc"
 

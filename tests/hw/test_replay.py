@@ -17,7 +17,7 @@ from logger.config import BusConfig
 from logger.errors import ConfigError
 
 T0 = 1_700_000_000.25
-SHARED_LOGS = Path("/work/shared/data/logs")
+SHARED_LOGS = Path(__file__).resolve().parents[3] / "shared" / "data" / "logs"
 
 
 def sample_frames(n: int = 40, step: float = 0.001) -> list[can.Message]:

@@ -39,7 +39,7 @@ from logger.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "dbc" / "examples" / "demo.dbc"
-PRODUCTION = Path("/work/shared/data/dbc/production")
+PRODUCTION = Path(__file__).resolve().parents[3] / "shared" / "data" / "dbc" / "production"
 WAIT_S = 10.0
 SECONDS = 10.0
 

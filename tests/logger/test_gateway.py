@@ -24,24 +24,24 @@ from canp.schema import CAN_EFF_FLAG, CAN_ERR_FLAG, CAN_RTR_FLAG, FLAG_BRS, FLAG
 from canp.wire import decode_payloads
 from hw.bus import BusError, frame_bits
 from logger.broker import EmbeddedBroker
+from logger.bus_reader import REOPEN_INITIAL_S
+from logger.bus_stats import DOWN, READING, REPLAY_DONE, GatewayStats, RateWindow
 from logger.config import BusConfig, Config, GatewayConfig
 from logger.errors import ConfigError
-from logger.gateway import (
-    DOWN,
-    READING,
-    REOPEN_INITIAL_S,
-    REPLAY_DONE,
-    Gateway,
-    GatewayStats,
-    RateWindow,
-)
+from logger.gateway import Gateway
 from tests.brokers import BrokerAddress, MosquittoProcess, Received, Subscriber
 
 VIN = "TESTVIN0000000001"
 TOPIC = f"vehicle/{VIN}/canp/#"
 WAIT_S = 30.0
 T0 = 1_700_000_000.0
-GENESIS_LOG = Path("/work/shared/data/logs/hyundai_genesis_autologgenesis.log")
+GENESIS_LOG = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "data"
+    / "logs"
+    / "hyundai_genesis_autologgenesis.log"
+)
 
 Frame = tuple[int, int, int, bytes]  # ts_ns, can_id with flag bits, flags, data
 
