@@ -54,6 +54,7 @@ from dbc.codec import DatabaseCodec
 from dbc.load import load_database
 from dbc.schema import is_j1939
 from hw.simulate import Simulator, load_dbc
+from logger.store.split import to_ns
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,8 @@ def read_frames(store_dir: Path, exchange: str) -> pa.Table:
     """Every ``frames`` row of a store exchange, in time order."""
     files = sorted((store_dir / exchange / FRAMES).rglob("*.parquet"))
     table = pa.concat_tables(pq.read_table(f) for f in files)
+    index = table.schema.get_field_index(TIME_COLUMN)
+    table = table.set_column(index, TIME_COLUMN, to_ns(table.column(index)))  # stored in µs
     return table.sort_by([(TIME_COLUMN, "ascending")]).combine_chunks()
 
 

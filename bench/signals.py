@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import can
@@ -165,6 +166,14 @@ def _glob(store_dir: Path, message: str) -> str:
     return str(store_dir / EXCHANGE / "signals" / f"message={message}" / "**" / "*.parquet")
 
 
+def _tstz(ns: int, up: bool = False) -> str:
+    """A TIMESTAMPTZ literal for a time in ns (the files store µs: round ``up`` for a lower bound),
+    so that DuckDB prunes row groups by the column's own statistics."""
+    us = -(-ns // 1000) if up else ns // 1000
+    moment = datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+    return f"TIMESTAMPTZ '{moment:%Y-%m-%d %H:%M:%S.%f}+00'"
+
+
 def duckdb_sql(store_dir: Path, start_ns: int, end_ns: int, intervals: bool) -> str:
     """The question in SQL, with our semantics (sample-and-hold at every distinct sample time)."""
     lead = start_ns - SIGNAL_LEAD_NS
@@ -182,11 +191,11 @@ def duckdb_sql(store_dir: Path, start_ns: int, end_ns: int, intervals: bool) -> 
     )
     return f"""
     WITH e AS (
-        SELECT ts, {ENGINE[1]} FROM read_parquet('{_glob(store_dir, ENGINE[0])}')
-        WHERE ts BETWEEN {lead} AND {end_ns}),
+        SELECT epoch_ns(ts) AS ts, {ENGINE[1]} FROM read_parquet('{_glob(store_dir, ENGINE[0])}')
+        WHERE ts BETWEEN {_tstz(lead, up=True)} AND {_tstz(end_ns)}),
     v AS (
-        SELECT ts, {SPEED[1]} FROM read_parquet('{_glob(store_dir, SPEED[0])}')
-        WHERE ts BETWEEN {lead} AND {end_ns}),
+        SELECT epoch_ns(ts) AS ts, {SPEED[1]} FROM read_parquet('{_glob(store_dir, SPEED[0])}')
+        WHERE ts BETWEEN {_tstz(lead, up=True)} AND {_tstz(end_ns)}),
     t AS (SELECT ts FROM e WHERE ts >= {start_ns} UNION SELECT ts FROM v WHERE ts >= {start_ns}),
     aligned AS (
         SELECT t.ts, e.{ENGINE[1]}, v.{SPEED[1]}

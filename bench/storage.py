@@ -9,7 +9,8 @@ simulated traffic from the demo DBC, the same frames are written:
   the plugin's write hints) with the QoS 1 ledger the writer adds to each batch's first file.
   Once with the batches a 60 s flush gives, once with the default 1 s flush;
 * as ``sdvlog import`` writes them: :class:`canp.importer.LogImporter` on the log file (for
-  simulated traffic: on the BLF written here), 100,000-frame batches;
+  simulated traffic: on the BLF written here), 100,000-frame batches; times in µs (the CANP
+  default), and once more with ``--time-unit ns``;
 * by python-can's writers: ``BLFWriter`` (its default zlib level), ``MF4Writer`` (asammdf, its
   default), ``CanutilsLogWriter`` then ``gzip -6`` (candump ``-L`` text, gzipped).
 
@@ -30,8 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import can
-import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench.common import VIN, scratch_dir
@@ -43,15 +42,13 @@ from bench.traffic import (
     real_logs,
     ring_batches,
     simulated,
-    subset,
 )
 from canp.importer import CHUNK_FRAMES, LogImporter
-from canp.plugin import FRAMES_HINTS, CanpPlugin
-from canp.schema import FRAMES, TIME_COLUMN
+from canp.plugin import CanpPlugin
+from canp.schema import FRAMES
 from logger.config import Config, ExchangeConfig, ParquetConfig, RingbusConfig
 from logger.ledger import LEDGER_KEY, digest, encode_ledger
 from logger.message import MessageBatch
-from logger.plugin import TableChunk
 from logger.service import file_metadata
 from logger.store.layout import parse_name
 from logger.store.store import ParquetStore
@@ -150,30 +147,12 @@ def live_parquet(
     return Written(size, files, ledger_bytes, seconds, columns)
 
 
-def imported_parquet(path: Path, directory: Path) -> Written:
-    """``sdvlog import``: :class:`LogImporter` on the log file."""
+def imported_parquet(path: Path, directory: Path, time_unit: str | None = None) -> Written:
+    """``sdvlog import [--time-unit UNIT]``: :class:`LogImporter` on the log file."""
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        LogImporter(directory, EXCHANGE, vin=VIN).import_file(path)
-    seconds = time.perf_counter() - t0
-    size, files = frames_bytes(directory / EXCHANGE)
-    return Written(size, files, seconds=seconds)
-
-
-def chunked_parquet_with_hints(traffic: Traffic, directory: Path) -> Written:
-    """The import's 100k-frame batches written with the plugin's write hints, as the live path
-    writes its batches: a check on the import column (the same once ``sdvlog import`` passes
-    ``FRAMES_HINTS``; much smaller while it does not)."""
-    ex = ExchangeConfig(name=EXCHANGE, topic="vehicle/+/canp/#", stream="canp")
-    store = _store(directory, CanpPlugin(ex), ex)
-    names = np.array(traffic.names, dtype=object)
-    t0 = time.perf_counter()
-    for start in range(0, len(traffic), CHUNK_FRAMES):
-        rows = np.arange(start, min(start + CHUNK_FRAMES, len(traffic)), dtype=np.int64)
-        bus = pa.array(names[traffic.bus[rows]].tolist(), pa.string())
-        table = subset(traffic.frames, rows).to_table(bus)
-        store.write([TableChunk(FRAMES, table, TIME_COLUMN, FRAMES_HINTS)])
+        LogImporter(directory, EXCHANGE, vin=VIN, time_unit=time_unit).import_file(path)
     seconds = time.perf_counter() - t0
     size, files = frames_bytes(directory / EXCHANGE)
     return Written(size, files, seconds=seconds)
@@ -215,7 +194,7 @@ class Sizes:
     live_60s: Written | None = None
     live_60s_bare: Written | None = None  # the same without the QoS 1 ledger
     imported: Written | None = None
-    import_hints: Written | None = None
+    import_ns: Written | None = None  # the same with time_unit = ns
     notes: list[str] = field(default_factory=list)
 
     def per_frame(self, n: int | None) -> float | None:
@@ -242,7 +221,7 @@ def measure(traffic: Traffic, tmp: Path) -> Sizes:
         s.live_60s_bare = live_parquet(traffic, work / "bare60", LIVE_FLUSH_S, ledger=False)
         source = traffic.source if traffic.source is not None else blf_path
         s.imported = imported_parquet(source, work / "import")
-        s.import_hints = chunked_parquet_with_hints(traffic, work / "hints")
+        s.import_ns = imported_parquet(source, work / "import_ns", "ns")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return s
@@ -265,6 +244,7 @@ def run(quick: bool, *, profile: bool = False, keep: bool = False) -> Report:
         {
             "compress": "zstd",
             "hints": "canp.plugin.FRAMES_HINTS",
+            "time_unit": "us (CANP default); 'ns times': the same import with --time-unit ns",
             "gateway_batch": "256 frames / 10 ms",
             "ring_cap": RING_CAP,
             "import_chunk_frames": CHUNK_FRAMES,
@@ -297,20 +277,20 @@ def _tables(report: Report, results: Iterable[Sizes]) -> None:
         "bytes per frame (frames table only for ours; zstd)",
         "traffic", "frames", "buses", "seconds", "BLF", "MF4", "candump .log.gz",
         f"live {DEFAULT_FLUSH_S:g} s flush", f"live {LIVE_FLUSH_S:g} s flush",
-        "  of it QoS 1 ledger", "import 100k", "import 100k + hints",
+        "  of it QoS 1 ledger", "import 100k", "import 100k, ns times",
     )  # fmt: skip
     ratios = report.table(
         "ours / BLF (target <= 0.5) and files written",
         "traffic", f"live {DEFAULT_FLUSH_S:g} s / BLF", f"live {LIVE_FLUSH_S:g} s / BLF",
-        "import / BLF", "import + hints / BLF", "MF4 / BLF", ".log.gz / BLF",
+        "import / BLF", "import ns / BLF", "MF4 / BLF", ".log.gz / BLF",
         f"files {DEFAULT_FLUSH_S:g} s", f"files {LIVE_FLUSH_S:g} s", "files import",
     )  # fmt: skip
     totals = {
         "frames": 0, "blf": 0, "live_1s": 0, "live_60s": 0, "bare_60s": 0, "ledger_raw": 0,
-        "imported": 0, "hints": 0,
+        "imported": 0, "import_ns": 0,
     }  # fmt: skip
     for s in rows:
-        assert s.live_1s and s.live_60s and s.live_60s_bare and s.imported and s.import_hints
+        assert s.live_1s and s.live_60s and s.live_60s_bare and s.imported and s.import_ns
         sizes.add(
             s.name,
             s.frames,
@@ -323,14 +303,14 @@ def _tables(report: Report, results: Iterable[Sizes]) -> None:
             s.live_60s.bytes / s.frames,
             (s.live_60s.bytes - s.live_60s_bare.bytes) / s.frames,
             s.imported.bytes / s.frames,
-            s.import_hints.bytes / s.frames,
+            s.import_ns.bytes / s.frames,
         )
         ratios.add(
             s.name,
             _ratio(s.live_1s, s.blf),
             _ratio(s.live_60s, s.blf),
             _ratio(s.imported, s.blf),
-            _ratio(s.import_hints, s.blf),
+            _ratio(s.import_ns, s.blf),
             None if s.mf4 is None else s.mf4 / s.blf,
             s.candump_gz / s.blf,
             s.live_1s.files,
@@ -344,7 +324,7 @@ def _tables(report: Report, results: Iterable[Sizes]) -> None:
         totals["bare_60s"] += s.live_60s_bare.bytes
         totals["ledger_raw"] += s.live_60s.ledger
         totals["imported"] += s.imported.bytes
-        totals["hints"] += s.import_hints.bytes
+        totals["import_ns"] += s.import_ns.bytes
         report.notes.extend(s.notes)
     if not rows:
         report.failures.append("no traffic could be measured")
@@ -356,7 +336,7 @@ def _tables(report: Report, results: Iterable[Sizes]) -> None:
         totals["live_1s"] / blf,
         totals["live_60s"] / blf,
         totals["imported"] / blf,
-        totals["hints"] / blf,
+        totals["import_ns"] / blf,
         None,
         None,
         None,
@@ -383,11 +363,10 @@ def _tables(report: Report, results: Iterable[Sizes]) -> None:
     if totals["ledger_raw"]:
         cost = totals["live_60s"] - totals["bare_60s"]
         report.notes.append(
-            f"the QoS 1 ledger (6 B per message, {totals['ledger_raw'] / totals['frames']:.2f} "
-            f"B/frame raw) adds {cost / totals['frames']:.2f} B/frame to the files "
-            f"({cost / totals['ledger_raw']:.1f} x its raw size: it is stored as the "
-            "sdvlog.ledger key and again inside ARROW:schema); without it the 60 s flush stores "
-            f"{totals['bare_60s'] / blf:.2f} x BLF"
+            f"the QoS 1 ledger (about 4 B per message, "
+            f"{totals['ledger_raw'] / totals['frames']:.2f} B/frame) adds "
+            f"{cost / totals['frames']:.2f} B/frame to the files (the sdvlog.ledger footer key); "
+            f"without it the 60 s flush stores {totals['bare_60s'] / blf:.2f} x BLF"
         )
     report.notes.append(
         f"the default {DEFAULT_FLUSH_S:g} s flush (not a target here) stores "

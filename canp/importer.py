@@ -57,7 +57,7 @@ import pyarrow.compute as pc
 from can.io.asc import ASC_MESSAGE_REGEX
 from can.io.generic import MessageReader
 
-from canp.plugin import FRAMES_HINTS, CanpPlugin
+from canp.plugin import CanpPlugin
 from canp.schema import (
     CAN_EFF_FLAG,
     CAN_EFF_MASK,
@@ -74,7 +74,9 @@ from logger.config import Config, ExchangeConfig, ParquetConfig
 from logger.errors import ConfigError, SdvLoggerError
 from logger.plugin import TableChunk
 from logger.service import file_metadata
-from logger.store.store import ParquetStore, stored_exchanges
+from logger.store.recovery import exchange_metadata
+from logger.store.split import round_to_unit
+from logger.store.store import ParquetStore
 
 log = logging.getLogger(__name__)
 
@@ -586,20 +588,30 @@ class LogImporter:
         chunk_frames: int = CHUNK_FRAMES,
         note: Note | None = None,
         dbc: Path | None = None,
+        time_unit: str | None = None,
     ) -> None:
         if bus is not None and (not bus.strip() or any(c.isspace() for c in bus)):
             raise ConfigError("--bus", f"{bus!r} is not a bus name (no spaces, not empty)")
         if chunk_frames < 1:
             raise ConfigError("chunk_frames", f"must be at least 1, got {chunk_frames}")
         self.parquet = parquet or ParquetConfig(dir=directory)
-        self.exchange = ExchangeConfig(name=exchange, topic="", stream=PLUGIN, dbc=dbc)
-        found = stored_exchanges(self.parquet.dir) if self.parquet.dir.is_dir() else {}
-        if found.get(exchange, PLUGIN) != PLUGIN:
+        stored = exchange_metadata(self.parquet.dir / exchange)
+        if stored.get("sdvlog.plugin", PLUGIN) != PLUGIN:
             raise ConfigError(
                 "--exchange",
-                f"exchange {exchange!r} under {self.parquet.dir} holds {found[exchange]!r} data, "
-                f"not {PLUGIN!r}: import into another exchange",
+                f"exchange {exchange!r} under {self.parquet.dir} holds "
+                f"{stored['sdvlog.plugin']!r} data, not {PLUGIN!r}: import into another exchange",
             )
+        held = stored.get("sdvlog.time_unit", "ns" if stored else None)
+        if time_unit is not None and held is not None and held != time_unit:
+            raise ConfigError(
+                "--time-unit",
+                f"exchange {exchange!r} under {self.parquet.dir} stores times in {held}, not "
+                f"{time_unit}: every file of an exchange has the same time type",
+            )
+        self.exchange = ExchangeConfig(
+            name=exchange, topic="", stream=PLUGIN, dbc=dbc, time_unit=time_unit or held
+        )
         self.plugin = CanpPlugin(self.exchange)
         cfg = Config(vin=vin, exchanges=(self.exchange,), parquet=self.parquet)
         self._metadata = file_metadata(cfg, self.exchange, self.plugin)
@@ -713,7 +725,8 @@ class LogImporter:
             store = ParquetStore(self.parquet, self.exchange.name, meta)
             store.recover()
         signals = self.plugin.signal_chunks(table)
-        files = store.write([TableChunk(FRAMES, table, TIME_COLUMN, FRAMES_HINTS), *signals])
+        frames = TableChunk(FRAMES, table, TIME_COLUMN, self.plugin.frames_hints)
+        files = store.write([frames, *signals])
         store.publish(files)
         result.files += len(files)
         result.frames += table.num_rows
@@ -731,11 +744,10 @@ class LogImporter:
         seconds = np.array(ts, np.float64)
         if not np.isfinite(seconds).all():
             raise LogFormatError(result.path, "a frame has no valid timestamp (NaN or infinite)")
-        anchor = result.anchor
-        if anchor is None:
-            ts_ns = np.rint(seconds * 1e6).astype(np.int64) * 1000
-        else:
-            ts_ns = np.rint(seconds * 1e9).astype(np.int64) + anchor.ns
+        anchor = 0 if result.anchor is None else result.anchor.ns
+        ts_ns = round_to_unit(
+            np.rint(seconds * 1e9).astype(np.int64) + anchor, self.plugin.time_unit
+        )
         can_id = np.array(ids, np.int64)
         extended = np.array(ext, np.bool_)
         wide = can_id > CAN_EFF_MASK

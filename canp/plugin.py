@@ -28,7 +28,7 @@ import difflib
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 import numpy as np
@@ -55,6 +55,7 @@ from logger.plugin import (
 )
 from logger.signals_query import answer_signals, resolve
 from logger.store.layout import check_table_name
+from logger.store.split import round_to_unit
 
 log = logging.getLogger(__name__)
 
@@ -151,9 +152,17 @@ class CanpPlugin(StreamPlugin):
     name = "canp"
     #: A batch's files hold the frames of its messages, whose times may overlap another batch's.
     ordered_files = False
+    #: Microseconds by default: python-can's float timestamps resolve about 0.24 µs today, and
+    #: ASC, candump, TRC and SocketCAN's own µs timestamps hold no more; ``ns`` keeps every bit.
+    time_units = ("us", "ns", "ms")
 
     def __init__(self, exchange: ExchangeConfig) -> None:
         super().__init__(exchange)
+        #: How this exchange lays out its tables: times as int64 ns, or as Parquet timestamps
+        #: in the exchange's coarser unit.
+        stored_unit = None if self.time_unit == "ns" else self.time_unit
+        self.frames_hints = replace(FRAMES_HINTS, time_unit=stored_unit)
+        self.signal_hints = replace(SIGNAL_HINTS, time_unit=stored_unit)
         self._bad_log = BurstLogger(log, f"{exchange.name}: malformed CANP payloads quarantined")
         #: Messages put in quarantine since start (malformed payload, topic or timestamp).
         self.quarantined = 0
@@ -195,7 +204,7 @@ class CanpPlugin(StreamPlugin):
         with self._stats_lock:
             self.decode_stats.add(stats)
         return [
-            TableChunk(signal_table(message), table, TIME_COLUMN, SIGNAL_HINTS)
+            TableChunk(signal_table(message), table, TIME_COLUMN, self.signal_hints)
             for message, table in tables.items()
             if message in self.catalog
         ]
@@ -221,12 +230,13 @@ class CanpPlugin(StreamPlugin):
         keep = ~bad[source]
         if not keep.all():
             frames, source = _take_frames(frames, keep), source[keep]
+        frames = replace(frames, ts=round_to_unit(frames.ts, self.time_unit))
 
         chunks: list[TableChunk] = []
         if len(frames):
             names = pa.array(bus_names, pa.string())
             table = _in_time_order(frames.to_table(names.take(pa.array(bus_index[source]))))
-            chunks.append(TableChunk(FRAMES, table, TIME_COLUMN, FRAMES_HINTS))
+            chunks.append(TableChunk(FRAMES, table, TIME_COLUMN, self.frames_hints))
             chunks += self.signal_chunks(table)
         if reasons:
             self.quarantined += len(reasons)

@@ -99,6 +99,11 @@ def _import_args(p: argparse.ArgumentParser) -> None:
         type=Path,
         help="CAN database (DBC, KCD, ARXML, SYM): also write the signals/message=<Name> tables",
     )
+    p.add_argument(
+        "--time-unit",
+        choices=("us", "ns", "ms"),
+        help="resolution the frame times are stored at (default: the exchange's, else us)",
+    )
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -119,6 +124,7 @@ def _import(args: argparse.Namespace) -> int:
         parquet=ParquetConfig(dir=args.dir, encryption=enc),
         note=_say,
         dbc=args.dbc,
+        time_unit=args.time_unit,
     )
     failed = 0
     for path in args.logs:

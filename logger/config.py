@@ -35,6 +35,10 @@ _SIZE_UNITS = {"": 1, "B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB":
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
+#: The units stored times may be rounded to (an exchange's ``time_unit``).
+TIME_UNITS = ("ns", "us", "ms")
+
+
 @dataclass(frozen=True)
 class BrokerConfig:
     """Where the MQTT broker is: ``embedded`` starts one inside the service on loopback."""
@@ -165,6 +169,8 @@ class ExchangeConfig:
     dbc: Path | None = None
     ringbus: RingbusConfig = RingbusConfig()
     receive_maximum: int = 65535
+    #: The resolution times are stored at (``ns``, ``us``, ``ms``); None: the stream's default.
+    time_unit: str | None = None
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
@@ -173,6 +179,11 @@ class ExchangeConfig:
             raise ConfigError(f"exchange[{self.name}].qos", f"must be 0 or 1, got {self.qos}")
         if not 1 <= self.receive_maximum <= 65535:
             raise ConfigError(f"exchange[{self.name}].receive_maximum", "must be 1..65535")
+        if self.time_unit is not None and self.time_unit not in TIME_UNITS:
+            raise ConfigError(
+                f"exchange[{self.name}].time_unit",
+                f"must be one of {', '.join(TIME_UNITS)}, got {self.time_unit!r}",
+            )
 
 
 @dataclass(frozen=True)

@@ -195,6 +195,7 @@ def _exchange(s: Section) -> ExchangeConfig:
             dbc=s.path_opt("dbc"),
             ringbus=_ringbus(s.sub("ringbus")),
             receive_maximum=s.get("receive_maximum", int, d.receive_maximum),
+            time_unit=s.opt("time_unit", str),
         )
     )
     s.finish()

@@ -16,10 +16,13 @@ happen for them.
 from __future__ import annotations
 
 import enum
+import logging
 import zlib
 from collections.abc import Iterable
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 LEDGER_KEY = "sdvlog.ledger"
 
@@ -34,17 +37,34 @@ def digest(topic: str, payload: bytes) -> int:
     return zlib.crc32(payload, zlib.crc32(topic.encode("utf-8", "surrogateescape")))
 
 
+_VERSION = 2
+_HEAD = 5  # version u8, count u32
+
+
 def encode_ledger(mids: list[int], hashes: list[int]) -> bytes:
-    return np.asarray(mids, "<u2").tobytes() + np.asarray(hashes, "<u4").tobytes()
+    """Version byte, count, the digests (u32 each), then the packet ids as zlib-compressed u16
+    steps: consecutive ids cost almost nothing, so a ledger is about 4 bytes per message."""
+    steps = np.diff(np.asarray(mids, np.int64), prepend=0).astype("<u2")  # wraps mod 2**16
+    head = bytes([_VERSION]) + len(mids).to_bytes(4, "little")
+    return head + np.asarray(hashes, "<u4").tobytes() + zlib.compress(steps.tobytes(), 6)
 
 
 def decode_ledger(blob: bytes) -> tuple[list[int], list[int]]:
+    """Packet ids and digests of a ledger (also the first format: u16 ids then u32 digests)."""
+    n = int.from_bytes(blob[1:_HEAD], "little") if len(blob) >= _HEAD else -1
+    if blob[:1] == bytes([_VERSION]) and n >= 0 and _HEAD + 4 * n <= len(blob):
+        try:
+            raw = zlib.decompress(blob[_HEAD + 4 * n :])
+        except zlib.error:
+            raw = b""
+        if len(raw) == 2 * n:
+            steps = np.frombuffer(raw, "<u2").astype(np.int64)
+            mids = (np.cumsum(steps) % 65536).tolist()
+            return mids, np.frombuffer(blob, "<u4", n, offset=_HEAD).tolist()
     n = len(blob) // 6
     if n * 6 != len(blob):
-        raise ValueError(f"ledger of {len(blob)} bytes is not a multiple of 6")
-    mids = np.frombuffer(blob, "<u2", n).tolist()
-    hashes = np.frombuffer(blob, "<u4", n, offset=2 * n).tolist()
-    return mids, hashes
+        raise ValueError(f"a ledger of {len(blob)} bytes in neither known format")
+    return np.frombuffer(blob, "<u2", n).tolist(), np.frombuffer(blob, "<u4", n, 2 * n).tolist()
 
 
 class RedeliveryFilter:
@@ -57,7 +77,11 @@ class RedeliveryFilter:
     def load(self, ledgers_newest_first: Iterable[bytes]) -> int:
         """Seed from stored ledgers (newest first); returns how many packet ids were learnt."""
         for blob in ledgers_newest_first:
-            mids, hashes = decode_ledger(blob)
+            try:
+                mids, hashes = decode_ledger(blob)
+            except ValueError as exc:
+                log.warning("a stored QoS 1 ledger is unreadable (%s): skipped", exc)
+                continue
             for mid, h in zip(reversed(mids), reversed(hashes), strict=True):
                 self._latest.setdefault(mid, h)
             if len(self._latest) >= 65535:

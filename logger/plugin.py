@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from logger.command import Command, parse_command
-from logger.config import ExchangeConfig
-from logger.errors import CommandError
+from logger.config import TIME_UNITS, ExchangeConfig
+from logger.errors import CommandError, ConfigError
 from logger.message import MessageBatch
 
 QUARANTINE = "quarantine"
+
 QUARANTINE_SCHEMA = pa.schema(
     [("key", pa.int64()), ("topic", pa.string()), ("payload", pa.binary()), ("reason", pa.string())]
 )
@@ -38,12 +39,20 @@ class WriteHints:
       ``column_encoding``), False for none.
     - ``compression_level``: the zstd level when the store compresses with zstd (the default
       codec); other codecs keep their default level. None: zstd's default.
+    - ``time_unit``: store the time column as a Parquet timestamp (UTC) in this unit (``"ns"``,
+      ``"us"``, ``"ms"``) instead of int64 nanoseconds: fewer bits per delta. Every time must be a
+      whole unit (the plugin rounds); reads give int64 nanoseconds back. None: int64 ns as given.
     """
 
     sort_by: tuple[str, ...] = ()
     column_encoding: Mapping[str, str] = field(default_factory=dict)
     use_dictionary: tuple[str, ...] | bool = True
     compression_level: int | None = None
+    time_unit: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.time_unit is not None and self.time_unit not in TIME_UNITS:
+            raise ValueError(f"time_unit must be one of {TIME_UNITS}, not {self.time_unit!r}")
 
 
 @dataclass(frozen=True)
@@ -93,9 +102,20 @@ class StreamPlugin(ABC):
     id: int
     name: str
     schema_version: int = 1
+    #: The ``time_unit`` values an exchange of this stream may set; the first is the default.
+    time_units: tuple[str, ...] = ("ns",)
 
     def __init__(self, exchange: ExchangeConfig) -> None:
         self.exchange = exchange
+        unit = exchange.time_unit
+        if unit is not None and unit not in self.time_units:
+            raise ConfigError(
+                f"exchange[{exchange.name}].time_unit",
+                f"the {self.name} stream stores times in {' or '.join(self.time_units)}, "
+                f"not {unit!r}",
+            )
+        #: The unit this exchange's times are rounded to and stored in.
+        self.time_unit = unit or self.time_units[0]
 
     def metadata(self) -> dict[str, str]:
         """Extra key-value metadata for every file this plugin's exchange writes (e.g. DBC name/hash)."""

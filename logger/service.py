@@ -33,6 +33,7 @@ def file_metadata(cfg: Config, ex: ExchangeConfig, plugin: StreamPlugin) -> dict
         "sdvlog.plugin": plugin.name,
         "sdvlog.plugin_id": str(plugin.id),
         "sdvlog.schema_version": str(plugin.schema_version),
+        "sdvlog.time_unit": plugin.time_unit,
     }
     meta.update(plugin.metadata())
     return meta

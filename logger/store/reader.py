@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from logger.errors import EncryptionError, StoreError, StoreReadError
 from logger.store.crypto import StoreCrypto, read_error
 from logger.store.layout import TIE_COLUMN
-from logger.store.split import ns_per_unit
+from logger.store.split import ns_per_unit, to_ns
 
 _ARROW_SCHEMA_KEY = b"ARROW:schema"
 _INT64_MIN = -(1 << 63)
@@ -150,7 +150,7 @@ class FileReader:
         if missing:
             raise StoreReadError(path, f"no column(s) {missing} in the file")
         if chosen.size == 0:
-            return footer.schema.empty_table().select(wanted)
+            return _ns_time(footer.schema.empty_table().select(wanted), time_column)
         try:
             with pq.ParquetFile(
                 path, metadata=footer.metadata, decryption_properties=self._decryption
@@ -167,7 +167,16 @@ class FileReader:
                 times = times.cast(pa.int64())
             mask = pc.and_(pc.greater_equal(times, low), pc.less_equal(times, high))
             table = table.filter(mask)
-        return table.select(wanted)
+        return _ns_time(table.select(wanted), time_column)
+
+
+def _ns_time(table: pa.Table, time_column: str) -> pa.Table:
+    """The time column as int64 nanoseconds, whatever unit it is stored in."""
+    index = table.schema.get_field_index(time_column)
+    if index < 0 or not pa.types.is_timestamp(table.schema.field(index).type):
+        return table
+    field = table.schema.field(index).with_type(pa.int64())
+    return table.set_column(index, field, to_ns(table.column(index)))
 
 
 def _time_field(schema: pa.Schema, time_column: str, path: Path) -> pa.Field:

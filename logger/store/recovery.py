@@ -140,18 +140,28 @@ def stored_exchanges(directory: Path) -> dict[str, str]:
     for child in sorted(directory.iterdir()):
         if not child.is_dir():
             continue
-        for path in child.rglob("*.parquet"):
-            if parse_name(path.name) is None:
-                continue
-            try:
-                meta = pq.read_schema(path).metadata or {}
-            except (OSError, pa.ArrowException):
-                continue  # unreadable or encrypted footer: try another file
-            plugin = meta.get(b"sdvlog.plugin")
-            if plugin:
-                found[child.name] = plugin.decode()
-                break
-        else:
-            if any(child.rglob("*.parquet")):
-                found.setdefault(child.name, "raw")
+        meta = exchange_metadata(child)
+        if "sdvlog.plugin" in meta:
+            found[child.name] = meta["sdvlog.plugin"]
+        elif any(child.rglob("*.parquet")):
+            found[child.name] = "raw"
     return found
+
+
+def exchange_metadata(root: Path) -> dict[str, str]:
+    """The ``sdvlog.*`` metadata of the first readable file under an exchange's directory
+    (empty when there is none, or every footer is encrypted)."""
+    for path in root.rglob("*.parquet") if root.is_dir() else ():
+        if parse_name(path.name) is None:
+            continue
+        try:
+            meta = pq.read_schema(path).metadata or {}
+        except (OSError, pa.ArrowException):
+            continue  # unreadable or encrypted footer: try another file
+        if b"sdvlog.plugin" in meta:
+            return {
+                k.decode(): v.decode("utf-8", "replace")
+                for k, v in meta.items()
+                if k.startswith(b"sdvlog.")
+            }
+    return {}

@@ -12,13 +12,14 @@ import pyarrow.compute as pc
 from logger.errors import StoreError
 from logger.store.layout import HOUR_NS
 
-_UNIT_NS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+UNIT_NS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+_INT64_MAX = (1 << 63) - 1
 
 
 def ns_per_unit(type_: pa.DataType) -> int:
     """Nanoseconds per stored unit of a time column: integers are ns, timestamps per their unit."""
     if pa.types.is_timestamp(type_):
-        return _UNIT_NS[type_.unit]
+        return UNIT_NS[type_.unit]
     if pa.types.is_integer(type_):
         return 1
     raise StoreError(f"a time column must be an integer (ns) or timestamp, not {type_}")
@@ -38,6 +39,37 @@ def time_ns(table: pa.Table, time_column: str) -> npt.NDArray[np.int64]:
         raise StoreError(f"time column {time_column!r} does not fit int64 nanoseconds") from exc
     values: npt.NDArray[np.int64] = column.to_numpy()
     return values * factor if factor != 1 else values
+
+
+def round_to_unit(ns: npt.NDArray[np.int64], unit: str) -> npt.NDArray[np.int64]:
+    """Nanosecond times (all >= 0) rounded to the nearest whole ``unit``, still in ns; times too
+    close to the int64 limit to round up are rounded down."""
+    factor = UNIT_NS[unit]
+    if factor == 1:
+        return ns
+    half = factor // 2
+    headroom = ns <= _INT64_MAX - half
+    rounded: npt.NDArray[np.int64] = np.where(headroom, ns + half, ns) // factor * factor
+    return rounded
+
+
+def to_timestamp(column: pa.ChunkedArray | pa.Array, unit: str) -> pa.Array:
+    """An int64 ns column as ``timestamp[unit, UTC]``; every value must be a whole unit."""
+    factor = UNIT_NS[unit]
+    values = np.asarray(pc.cast(column, pa.int64()).to_numpy(), np.int64)
+    whole = values // factor
+    if factor != 1 and not np.array_equal(whole * factor, values):
+        raise StoreError(f"times are not whole {unit}: round them before storing them in {unit}")
+    return pa.array(whole, pa.timestamp(unit, "UTC"))
+
+
+def to_ns(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """A timestamp column back as int64 nanoseconds (integer columns as they are)."""
+    if not pa.types.is_timestamp(column.type):
+        return column
+    factor = UNIT_NS[column.type.unit]
+    as_int = pc.cast(column, pa.int64())
+    return as_int if factor == 1 else pc.multiply(as_int, factor)
 
 
 @dataclass(frozen=True)

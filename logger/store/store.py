@@ -28,12 +28,13 @@ from logger.store.crypto import StoreCrypto
 from logger.store.index import StoreIndex
 from logger.store.layout import StoredFile
 from logger.store.reader import FileReader
-from logger.store.recovery import RecoveryReport, scan, stored_exchanges
+from logger.store.recovery import RecoveryReport, exchange_metadata, scan, stored_exchanges
 from logger.store.writer import FileWriter
 
 log = logging.getLogger(__name__)
 __all__ = ["ParquetStore", "RecoveryReport", "stored_exchanges"]
 
+TIME_UNIT_KEY = "sdvlog.time_unit"
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
 _RETENTION_STEP = 256
@@ -65,6 +66,7 @@ class ParquetStore:
             crypto=crypto,
             dir_lock=self._dir_lock,
         )
+        self._time_unit = base_metadata.get(TIME_UNIT_KEY)
         self._recovered = False
         self._stuck = False
 
@@ -74,6 +76,8 @@ class ParquetStore:
         ``read_only`` indexes without creating or removing anything (and the store cannot write).
         """
         report = scan(self.root, read_only)
+        if not read_only and report.files:
+            self._check_time_unit()
         self._writer.start_seq(report.next_seq)
         self._index.add(report.files)
         if report.encrypted and self.cfg.encryption is None:
@@ -92,6 +96,17 @@ class ParquetStore:
         )
         self._recovered = not read_only
         return report
+
+    def _check_time_unit(self) -> None:
+        """Every file of an exchange stores its times the same way (else SQL readers fail)."""
+        stored = exchange_metadata(self.root)
+        held = stored.get(TIME_UNIT_KEY, "ns") if stored else None
+        if self._time_unit is not None and held is not None and held != self._time_unit:
+            raise StoreError(
+                f"store {self.root}: its files hold times in {held}, this configuration in "
+                f"{self._time_unit} (exchange time_unit): set time_unit = {held!r}, or use "
+                "another exchange"
+            )
 
     def write(
         self, chunks: Sequence[TableChunk], extra_metadata: Mapping[str, bytes] | None = None

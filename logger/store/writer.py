@@ -32,7 +32,7 @@ from logger.store.layout import (
     partition_dir,
     temp_name,
 )
-from logger.store.split import split_by_hour
+from logger.store.split import split_by_hour, to_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +172,12 @@ class FileWriter:
             table = table.take(pc.sort_indices(table.column(time_column)))  # stable
             table = table.append_column(TIE_COLUMN, tie_ranks(table.column(time_column)))
             table = sort_row_groups(table, hints.sort_by, self._cfg.row_group_rows)
+        if hints.time_unit is not None:
+            index = table.schema.get_field_index(time_column)
+            stored = to_timestamp(table.column(index), hints.time_unit)
+            table = table.set_column(
+                index, table.schema.field(index).with_type(stored.type), stored
+            )
         if encoding:
             options["column_encoding"] = encoding
         use_dictionary = hints.use_dictionary

@@ -34,6 +34,7 @@ from logger.query import Answerer
 from logger.raw import RawPlugin
 from logger.service import file_metadata
 from logger.store.layout import TIE_COLUMN
+from logger.store.split import to_ns
 from logger.store.store import ParquetStore
 from tests.brokers import free_port
 
@@ -111,6 +112,11 @@ def stored(directory: Path, exchange: str = "can") -> pa.Table:
     if not files:
         return pa.table({})
     table = pa.concat_tables([pq.read_table(f, partitioning=None) for f in files])
+    # Stored as timestamp[us, UTC] (the exchange's time unit): compare as int64 ns.
+    assert table.schema.field(TIME_COLUMN).type == pa.timestamp("us", "UTC")
+    table = table.set_column(
+        table.schema.get_field_index(TIME_COLUMN), TIME_COLUMN, to_ns(table[TIME_COLUMN])
+    )
     order = [(TIME_COLUMN, "ascending")] + (
         [(TIE_COLUMN, "ascending")] if TIE_COLUMN in table.column_names else []
     )
@@ -563,3 +569,31 @@ def test_export_of_nothing_writes_an_empty_log(tmp_path: Path) -> None:
     target = tmp_path / "none.blf"
     assert main(["export", "sync-0-1", "--dir", str(tmp_path / "store"), "--to", str(target)]) == 0
     assert len(read_log(target)) == 0
+
+
+def test_import_keeps_the_exchanges_time_unit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = tmp_path / "a.log", tmp_path / "b.log"
+    first.write_text("(1700000000.000001) can0 123#01\n")
+    second.write_text("(1700000001.000002) can0 124#02\n")
+    store = tmp_path / "s"
+    assert main(["import", str(first), "--dir", str(store), "--time-unit", "ns"]) == 0
+    assert main(["import", str(second), "--dir", str(store)]) == 0  # adopts ns
+    types = {pq.read_schema(f).field(TIME_COLUMN).type for f in (store / "can").rglob("*.parquet")}
+    assert types == {pa.int64()}
+    assert main(["import", str(second), "--dir", str(store), "--time-unit", "us"]) == 1
+    assert "stores times in ns, not us" in capsys.readouterr().err
+
+
+def test_outside_readers_get_utc_timestamps_in_time_order(tmp_path: Path) -> None:
+    duckdb = pytest.importorskip("duckdb")
+    path = tmp_path / "x.log"
+    path.write_text("".join(candump_lines(50, BASE_NS)))
+    assert main(["import", str(path), "--dir", str(tmp_path / "s")]) == 0
+    rows = duckdb.sql(
+        f"SELECT epoch_us(ts) AS us, typeof(ts) AS t FROM read_parquet("
+        f"'{tmp_path}/s/can/frames/**/*.parquet', hive_partitioning = true) ORDER BY ts, _tie"
+    ).fetchall()
+    assert [us for us, _ in rows] == [BASE_NS // 1000 + i * 1000 for i in range(50)]
+    assert {t for _, t in rows} == {"TIMESTAMP WITH TIME ZONE"}

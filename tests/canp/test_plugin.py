@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import can
@@ -26,14 +27,16 @@ from canp.schema import (
 )
 from canp.wire import encode_columns, encode_messages
 from logger.config import EncryptionConfig, ExchangeConfig, ParquetConfig
-from logger.errors import Code, CommandError, PluginError, StoreError
+from logger.errors import Code, CommandError, ConfigError, PluginError, StoreError
 from logger.message import MessageBatch
 from logger.plugin import QUARANTINE, QUARANTINE_SCHEMA, TableChunk, WriteHints
 from logger.query import END_MARK, Answerer, StoreSource
+from logger.raw import RawPlugin
 from logger.store import ParquetStore
 
 T0 = 1_710_072_000_000_000_000  # 2024-03-10 12:00 UTC, ns
 MS = 1_000_000
+US = 1_000  # the CANP default time unit, in ns
 LOGS = Path(__file__).resolve().parents[3] / "shared" / "data" / "logs"
 
 
@@ -88,10 +91,10 @@ def store_chunks(store: ParquetStore, chunks: list[TableChunk]) -> None:
 
 
 def test_encode_interleaves_buses_in_time_order_and_quarantines_a_bad_message() -> None:
-    can0 = encode_columns(frames([T0 + 0, T0 + 20, T0 + 40], [0x100, 0x101, 0x100]))
+    can0 = encode_columns(frames([T0 + 0, T0 + 20 * US, T0 + 40 * US], [0x100, 0x101, 0x100]))
     can1 = encode_columns(
         frames(
-            [T0 + 10, T0 + 30],
+            [T0 + 10 * US, T0 + 30 * US],
             [0x18FEF100 | CAN_EFF_FLAG, 0x7FF],
             [bytes(64), b""],
             [FLAG_FD | FLAG_BRS | FLAG_ESI, 0],
@@ -103,12 +106,14 @@ def test_encode_interleaves_buses_in_time_order_and_quarantines_a_bad_message() 
 
     table = frames_table(chunks)
     assert table.schema == FRAMES_SCHEMA
-    assert ts_of(table) == [T0 + 0, T0 + 10, T0 + 20, T0 + 30, T0 + 40]
+    assert ts_of(table) == [T0 + i * 10 * US for i in range(5)]
     assert table.column("bus").to_pylist() == ["can0", "can1", "can0", "can1", "can0"]
     assert table.column("id").to_pylist() == [0x100, 0x18FEF100, 0x101, 0x7FF, 0x100]
     fd = table.slice(1, 1).to_pylist()[0]
     assert fd["extended"] and fd["fd"] and fd["brs"] and fd["esi"] and fd["dlc"] == 64
-    assert [c.hints for c in chunks if c.name == "frames"] == [FRAMES_HINTS]
+    assert [c.hints for c in chunks if c.name == "frames"] == [
+        replace(FRAMES_HINTS, time_unit="us")
+    ]
 
     [quarantine] = [c for c in chunks if c.name == QUARANTINE]
     assert quarantine.time_column == "key"
@@ -122,7 +127,7 @@ def test_encode_interleaves_buses_in_time_order_and_quarantines_a_bad_message() 
 
 def test_equal_times_keep_their_batch_order() -> None:
     a = encode_columns(frames([T0, T0], [1, 2]))
-    b = encode_columns(frames([T0, T0 - 5], [3, 4]))
+    b = encode_columns(frames([T0, T0 - 5 * US], [3, 4]))
     table = frames_table(plugin().encode(batch((topic("a"), a), (topic("b"), b))))
     assert table.column("id").to_pylist() == [4, 1, 2, 3]
 
@@ -133,7 +138,7 @@ def test_many_messages_map_to_buses_per_frame() -> None:
     expected: list[tuple[int, str]] = []
     for i in range(300):
         bus = f"can{i % 3}"
-        ts = sorted((T0 + rng.integers(0, 10**9, 5)).tolist())
+        ts = sorted((T0 + rng.integers(0, 10**6, 5) * US).tolist())
         messages.append((topic(bus, f"V{i % 2}"), encode_columns(frames(ts, [i] * 5))))
         expected.extend((t, bus) for t in ts)
     table = frames_table(plugin().encode(batch(*messages)))
@@ -389,7 +394,7 @@ def test_files_are_sorted_by_bus_id_ts_per_row_group_with_narrow_time_ranges(
             zip(
                 group.column("bus").to_pylist(),
                 group.column("id").to_pylist(),
-                ts_of(group),
+                group.column("ts").cast(pa.int64()).to_pylist(),
                 strict=True,
             )
         )
@@ -397,11 +402,13 @@ def test_files_are_sorted_by_bus_id_ts_per_row_group_with_narrow_time_ranges(
         column = meta.row_group(i).column(0)
         assert column.path_in_schema == "ts"
         assert "DELTA_BINARY_PACKED" in column.encodings
-        lows.append((column.statistics.min, column.statistics.max))
+        lows.append((column.statistics.min_raw * US, column.statistics.max_raw * US))
     assert all(hi <= next_lo for (_, hi), (next_lo, _) in itertools.pairwise(lows))
     # on disk: the frames plus the order of rows with equal times, which readers restore
+    # on disk ts is a Parquet timestamp in the exchange's unit (readers get int64 ns back)
+    want = FRAMES_SCHEMA.set(0, FRAMES_SCHEMA.field("ts").with_type(pa.timestamp("us", "UTC")))
     assert on_disk.schema.remove_metadata().equals(
-        FRAMES_SCHEMA.append(pa.field("_tie", pa.int32())).remove_metadata()
+        want.append(pa.field("_tie", pa.int32())).remove_metadata()
     )
     # a narrow window reads only the row groups that hold it
     mid = (lows[2][0] + lows[2][1]) // 2
@@ -493,9 +500,14 @@ def read_log(path: Path, limit: int) -> list[can.Message]:
         return list(itertools.islice(can.LogReader(path), limit))
 
 
+def us_ns(seconds: float) -> int:
+    """A python-can timestamp as the CANP exchange stores it: ns rounded to the nearest µs."""
+    return (round(seconds * 1e9) + US // 2) // US * US
+
+
 def expected_row(m: can.Message, bus: str) -> tuple[object, ...]:
     return (
-        round(m.timestamp * 1e9),
+        us_ns(m.timestamp),
         bus,
         m.arbitration_id,
         m.is_extended_id,
@@ -531,3 +543,43 @@ def test_real_log_round_trips_through_the_store(tmp_path: Path, path: Path | Non
     assert ts_of(out) == sorted(ts_of(out))
     want = sorted(expected_row(m, channels[str(m.channel)]) for m in msgs)
     assert sorted_rows(out) == want
+
+
+# ---- time unit ----------------------------------------------------------------------------
+
+
+def test_frame_times_round_to_the_nearest_microsecond_by_default() -> None:
+    payload = encode_columns(frames([T0 + 499, T0 + 500, T0 + 1_499, T0 + 2_501], [1, 2, 3, 4]))
+    p = plugin()
+    assert p.time_unit == "us"
+    table = frames_table(p.encode(batch((topic("can0"), payload))))
+    assert ts_of(table) == [T0, T0 + US, T0 + US, T0 + 3 * US]
+    assert table.column("id").to_pylist() == [1, 2, 3, 4]  # equal times keep their order
+
+
+@pytest.mark.parametrize(
+    ("unit", "stored"), [("ns", pa.int64()), ("ms", pa.timestamp("ms", "UTC"))]
+)
+def test_time_unit_ns_keeps_every_nanosecond_and_ms_rounds_to_ms(
+    tmp_path: Path, unit: str, stored: pa.DataType
+) -> None:
+    times = [T0 + 1, T0 + 499_999, T0 + 500_000, T0 + 3 * MS + 7]
+    p = CanpPlugin(ExchangeConfig(name="can", stream="canp", time_unit=unit))
+    chunks = p.encode(batch((topic("can0"), encode_columns(frames(times, [1, 2, 3, 4])))))
+    want = times if unit == "ns" else [T0, T0, T0 + MS, T0 + 3 * MS]
+    assert ts_of(frames_table(chunks)) == want
+    store = make_store(tmp_path)
+    store_chunks(store, chunks)
+    [f] = store.files("frames")
+    assert pq.read_schema(f.path).field("ts").type == stored
+    out, _ = answer(store, "sync-0-9223372036854775807")
+    assert ts_of(out) == want
+
+
+def test_streams_refuse_a_time_unit_they_cannot_keep() -> None:
+    with pytest.raises(ConfigError, match=r"raw stream stores times in ns, not 'us'") as err:
+        RawPlugin(ExchangeConfig(name="r", stream="raw", time_unit="us"))
+    assert err.value.key == "exchange[r].time_unit"
+    with pytest.raises(ConfigError) as bad:
+        ExchangeConfig(name="c", stream="canp", time_unit="ps")
+    assert bad.value.key == "exchange[c].time_unit"

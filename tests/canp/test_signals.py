@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
@@ -98,7 +99,8 @@ def ask(store: ParquetStore, command: str) -> tuple[pa.Table, tuple[Code, Code, 
 
 
 def ns(msg: can.Message) -> int:
-    return round(msg.timestamp * 1e9)
+    """A frame's time as the exchange stores it: ns rounded to the nearest µs (its time unit)."""
+    return (round(msg.timestamp * 1e9) + 500) // 1000 * 1000
 
 
 def held_rows(
@@ -148,7 +150,7 @@ def test_encode_with_a_dbc_writes_one_signal_table_per_message(
         [e["EngineSpeed"] for e in expected]
     )
     chunk = next(c for c in chunks if c.name == signal_table("EngineData"))
-    assert chunk.time_column == "ts" and chunk.hints == SIGNAL_HINTS
+    assert chunk.time_column == "ts" and chunk.hints == replace(SIGNAL_HINTS, time_unit="us")
 
 
 def test_unknown_short_remote_frames_stay_in_frames_only() -> None:

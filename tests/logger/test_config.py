@@ -99,6 +99,8 @@ def test_defaults_are_embedded() -> None:
         ),
         ("[[exchange]]\nname='a'\nqos = 2", "exchange[0].qos"),
         ("[[exchange]]\nname='a'\nbogus = 2", "exchange[0].bogus"),
+        ("[[exchange]]\nname='a'\ntime_unit = 'ps'", "exchange[0].time_unit"),
+        ("[[exchange]]\nname='a'\ntime_unit = 1", "exchange[0].time_unit"),
         ("[[exchange]]\nname='a'\n[[exchange]]\nname='a'", "exchange.name"),
         ("[parquet]\ncompress = 'zip'", "parquet.compress"),
         ("[parquet]\nfile_size = 'lots'", "parquet.file_size"),

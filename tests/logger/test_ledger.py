@@ -1,11 +1,32 @@
 from __future__ import annotations
 
+import numpy as np
+import pytest
+
 from logger.ledger import RedeliveryFilter, Seen, decode_ledger, digest, encode_ledger
 
 
 def test_ledger_round_trip() -> None:
     mids, hashes = [1, 65535, 7], [0, 2**32 - 1, 12345]
     assert decode_ledger(encode_ledger(mids, hashes)) == (mids, hashes)
+    assert decode_ledger(encode_ledger([], [])) == ([], [])
+
+
+def test_ledger_costs_about_four_bytes_per_message_with_consecutive_ids() -> None:
+    mids = [(60000 + i) % 65535 + 1 for i in range(10000)]  # wraps past 65535
+    hashes = [digest("t", i.to_bytes(4, "little")) for i in range(10000)]
+    blob = encode_ledger(mids, hashes)
+    assert decode_ledger(blob) == (mids, hashes)
+    assert len(blob) < 4.1 * len(mids)
+
+
+def test_first_format_ledgers_still_read_and_bad_ones_are_skipped() -> None:
+    old = np.asarray([3, 4], "<u2").tobytes() + np.asarray([30, 40], "<u4").tobytes()
+    assert decode_ledger(old) == ([3, 4], [30, 40])
+    with pytest.raises(ValueError, match="neither known format"):
+        decode_ledger(b"\x02\x00garbage")
+    f = RedeliveryFilter()
+    assert f.load([b"\x02\x00garbage", old]) == 2
 
 
 def test_redelivery_of_a_stored_message_is_recognised_after_a_restart() -> None:

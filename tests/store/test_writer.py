@@ -11,9 +11,10 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from logger.config import COMPRESSIONS
+from logger.config import COMPRESSIONS, ParquetConfig
 from logger.errors import StoreError, StoreWriteError
-from logger.plugin import TableChunk
+from logger.plugin import TableChunk, WriteHints
+from logger.store import ParquetStore
 from logger.store.layout import partition
 from tests.store.util import (
     BASE_METADATA,
@@ -183,3 +184,46 @@ def test_timestamp_time_column(tmp_path: Path) -> None:
     assert (file.first_ns, file.last_ns) == (int(times[0]), int(times[-1]))
     got = store.read(file, "t", int(times[2]) - 1, int(times[5]) + 999)
     assert got["v"].to_pylist() == [2, 3, 4, 5]
+
+
+def test_time_unit_hint_stores_timestamps_and_reads_back_ns(tmp_path: Path) -> None:
+    store = make_store(tmp_path, row_group_rows=100)
+    times = evenly(BASE_NS, 1000, 1_000_000) + 7_000  # whole microseconds
+    hints = WriteHints(time_unit="us")
+    (file,) = write_published(store, [TableChunk("frames", table_at(times), "ts", hints)])
+    on_disk = pq.read_table(file.path)
+    assert on_disk.schema.field("ts").type == pa.timestamp("us", "UTC")
+    assert on_disk["ts"].cast(pa.int64()).to_pylist() == (times // 1000).tolist()
+    assert (file.first_ns, file.last_ns) == (int(times[0]), int(times[-1]))
+    got = store.read(file, "ts", int(times[250]), int(times[349]))
+    assert got.schema.field("ts").type == pa.int64()
+    assert got["ts"].to_pylist() == times[250:350].tolist()
+    assert store.row_groups(file, "ts", int(times[250]), int(times[349])) == [2, 3]
+    empty = store.read(file, "ts", 0, 1)
+    assert empty.num_rows == 0 and empty.schema.field("ts").type == pa.int64()
+
+
+def test_time_unit_hint_refuses_times_that_are_not_whole_units(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    ragged = TableChunk(
+        "frames", table_at([BASE_NS, BASE_NS + 1]), "ts", WriteHints(time_unit="us")
+    )
+    with pytest.raises(StoreError, match="not whole us"):
+        store.write([ragged], {})
+    assert files_on_disk(tmp_path / "can") == set()
+    with pytest.raises(ValueError, match="time_unit"):
+        WriteHints(time_unit="fortnight")
+
+
+def test_an_exchange_keeps_one_time_unit(tmp_path: Path) -> None:
+    cfg = ParquetConfig(dir=tmp_path)
+    micro = ParquetStore(cfg, "can", {**BASE_METADATA, "sdvlog.time_unit": "us"})
+    micro.recover()
+    hints = WriteHints(time_unit="us")
+    write_published(micro, [TableChunk("frames", table_at([BASE_NS]), "ts", hints)])
+    nano = ParquetStore(cfg, "can", {**BASE_METADATA, "sdvlog.time_unit": "ns"})
+    with pytest.raises(StoreError, match=r"hold times in us.*set time_unit = 'us'"):
+        nano.recover()
+    nano.recover(read_only=True)  # reading is fine: reads give ns whatever the unit
+    again = ParquetStore(cfg, "can", {**BASE_METADATA, "sdvlog.time_unit": "us"})
+    assert len(again.recover().files) == 1
