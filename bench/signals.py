@@ -180,23 +180,24 @@ def duckdb_sql(store_dir: Path, start_ns: int, end_ns: int, intervals: bool) -> 
     tail = (
         """
     , runs AS (SELECT ts, rn - row_number() OVER (ORDER BY ts) AS grp FROM flagged WHERE hit)
-    SELECT min(ts) AS "start", max(ts) AS "end", count(*) AS "rows",
-           max(ts) - min(ts) AS duration_ns
+    SELECT epoch_ns(min(ts)) AS "start", epoch_ns(max(ts)) AS "end", count(*) AS "rows",
+           epoch_ns(max(ts)) - epoch_ns(min(ts)) AS duration_ns
     FROM runs GROUP BY grp ORDER BY "start"
     """
         if intervals
         else f"""
-    SELECT ts, {SPEED[1]}, {ENGINE[1]} FROM flagged WHERE hit ORDER BY ts
+    SELECT epoch_ns(ts) AS ts, {SPEED[1]}, {ENGINE[1]} FROM flagged WHERE hit ORDER BY ts
     """
     )
     return f"""
     WITH e AS (
-        SELECT epoch_ns(ts) AS ts, {ENGINE[1]} FROM read_parquet('{_glob(store_dir, ENGINE[0])}')
+        SELECT ts, {ENGINE[1]} FROM read_parquet('{_glob(store_dir, ENGINE[0])}')
         WHERE ts BETWEEN {_tstz(lead, up=True)} AND {_tstz(end_ns)}),
     v AS (
-        SELECT epoch_ns(ts) AS ts, {SPEED[1]} FROM read_parquet('{_glob(store_dir, SPEED[0])}')
+        SELECT ts, {SPEED[1]} FROM read_parquet('{_glob(store_dir, SPEED[0])}')
         WHERE ts BETWEEN {_tstz(lead, up=True)} AND {_tstz(end_ns)}),
-    t AS (SELECT ts FROM e WHERE ts >= {start_ns} UNION SELECT ts FROM v WHERE ts >= {start_ns}),
+    t AS (SELECT ts FROM e WHERE ts >= {_tstz(start_ns, up=True)}
+           UNION SELECT ts FROM v WHERE ts >= {_tstz(start_ns, up=True)}),
     aligned AS (
         SELECT t.ts, e.{ENGINE[1]}, v.{SPEED[1]}
         FROM t ASOF LEFT JOIN e ON t.ts >= e.ts ASOF LEFT JOIN v ON t.ts >= v.ts),

@@ -53,7 +53,7 @@ from logger.plugin import (
     parse_basic,
     quarantine_rows,
 )
-from logger.signals_query import answer_signals, resolve
+from logger.signals_query import answer_signals, resolve, signal_columns
 from logger.store.layout import check_table_name
 from logger.store.split import round_to_unit
 
@@ -305,6 +305,13 @@ class CanpPlugin(StreamPlugin):
         if query.rows_only:
             return self._message_rows(by_message, query)
         return answer_signals(by_message, query.command, self._scoped(query.scope))
+
+    def joint_columns(self, query: Query) -> dict[str, list[str]] | None:
+        """The columns :meth:`answer_joint` reads of each signal table (None: all of them)."""
+        if not isinstance(query, SignalQuery) or self.codec is None or query.rows_only:
+            return None
+        columns = signal_columns(query.command, self._scoped(query.scope))
+        return {signal_table(message): names for message, names in columns.items()}
 
     def _message_rows(self, tables: Mapping[str, pa.Table], query: SignalQuery) -> pa.Table:
         """The stored rows of the ``msg=`` messages in [start, end] (and ``bus=``), in time order.

@@ -7,7 +7,7 @@ which query selectors it answers and how. The service core only moves batches an
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -132,6 +132,11 @@ class StreamPlugin(ABC):
     @abstractmethod
     def decode(self, tables: Iterable[pa.Table], query: Query) -> Iterator[pa.Table]:
         """Turn stored or in-memory tables (already cut to the time range, in time order) into reply frames."""
+
+    def joint_columns(self, query: Query) -> Mapping[str, Sequence[str]] | None:
+        """The columns :meth:`answer_joint` needs of each joint table (a table not named, or
+        None: all of them); the time column is always read. Reads skip the others."""
+        return None
 
     def answer_joint(self, tables: Mapping[str, pa.Table], query: Query) -> pa.Table:
         """Answer a query over several tables at once (``query.joint_tables``), each cut to

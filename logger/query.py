@@ -9,10 +9,12 @@ exactly one of the three places. Reading files and encoding memory happen outsid
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
+import itertools
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -85,13 +87,17 @@ def _cut(table: pa.Table, column: str, start_ns: int, end_ns: int) -> pa.Table:
     return table.filter(mask)
 
 
-def _in_order(table: pa.Table, column: str) -> pa.Table:
-    col = table.column(column)
+def _is_ordered(table: pa.Table, column: str) -> bool:
     if table.num_rows < 2:
-        return table
-    if pc.all(pc.greater_equal(col.slice(1), col.slice(0, table.num_rows - 1))).as_py():
-        return table
-    return table.take(pc.sort_indices(col))
+        return True
+    col = table.column(column)
+    return bool(pc.all(pc.greater_equal(col.slice(1), col.slice(0, table.num_rows - 1))).as_py())
+
+
+def _in_order(table: pa.Table, column: str) -> pa.Table:
+    return (
+        table if _is_ordered(table, column) else table.take(pc.sort_indices(table.column(column)))
+    )
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,89 @@ class _Window:
 
 
 _FRAME_ROWS = 65536
+
+
+def _with_time(columns: Sequence[str] | None, time_column: str) -> list[str] | None:
+    if columns is None:
+        return None
+    return list(dict.fromkeys([time_column, *columns]))
+
+
+def _project(chunks: list[TableChunk], name: str, columns: list[str] | None) -> list[TableChunk]:
+    """The memory chunks of table ``name`` with only ``columns`` (those they have; None: all)."""
+    picked = [c for c in chunks if c.name == name]
+    if columns is None:
+        return picked
+    return [
+        dataclasses.replace(
+            c, table=c.table.select([n for n in columns if n in c.table.column_names])
+        )
+        for c in picked
+    ]
+
+
+def _given(table: pa.Table | None) -> Callable[[], pa.Table | None]:
+    return lambda: table
+
+
+def _read(
+    store: ParquetStore,
+    f: StoredFile,
+    time_column: str,
+    start_ns: int,
+    end_ns: int,
+    columns: Sequence[str] | None,
+) -> pa.Table | Exception:
+    """``f`` over the range (of ``columns``, those it has; None: all); a failure as its exception."""
+    try:
+        if columns is not None:
+            names = store.schema(f).names
+            columns = [c for c in columns if c in names]
+        return store.read(f, time_column, start_ns, end_ns, columns)
+    except (FileNotFoundError, StoreError) as exc:
+        return exc
+
+
+def _account(
+    result: pa.Table | Exception, q: Query | _Window, outcome: Outcome
+) -> Callable[[], pa.Table | None]:
+    """A part's loader over a file read: the outcome learns of it when it is loaded."""
+
+    def load() -> pa.Table | None:
+        if isinstance(result, FileNotFoundError):
+            return None  # removed by retention after the snapshot
+        if isinstance(result, Exception):
+            outcome.disk = Code.FILE_DECODE
+            outcome.messages.append(str(result))
+            return None
+        if result.num_rows and outcome.disk is Code.NONE:
+            outcome.disk = Code.OK
+        return _in_order(result, q.time_column)
+
+    return load
+
+
+def joint_table(parts: list[Part], column: str) -> pa.Table | None:
+    """All rows of ``parts`` in time order, as :func:`merge_in_time` orders them (None: no rows).
+
+    Each part loads a table in time order (as the Answerer's file and memory parts do). When no
+    part overlaps the next (the usual case: a table's files are written in time order) the answer
+    is their concatenation, without re-buffering or sorting; otherwise :func:`merge_in_time`
+    orders them.
+    """
+    ordered = sorted(parts, key=lambda p: p.low)
+    loaded = [part.load() for part in ordered]
+    tables = [t for t in loaded if t is not None and t.num_rows]
+    if not tables:
+        return None
+    times = [t.column(column) for t in tables]
+    bounds = [(col[0].as_py(), col[-1].as_py()) for col in times]
+    if not all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(bounds)):
+        given = [Part(p.low, _given(t)) for p, t in zip(ordered, loaded, strict=True)]
+        tables = list(merge_in_time(given, column))
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables, promote_options="permissive")
 
 
 class Answerer:
@@ -200,23 +289,42 @@ class Answerer:
         return files, memory
 
     def _answer_joint(self, query: Query, outcome: Outcome) -> Iterator[bytes]:
-        """Read every joint table over [start - lead, end], then let the plugin answer at once."""
+        """Read every joint table over [start - lead, end], then let the plugin answer at once.
+
+        Only the columns the plugin names (:meth:`StreamPlugin.joint_columns`) are read; each
+        table's pieces are joined by :func:`joint_table`.
+        """
         start = max(query.start_ns - query.lead_ns, -(1 << 63))
         files, memory = self._snapshot(list(query.joint_tables), start, query.end_ns)
+        plugin = self.source.plugin
+        wanted = plugin.joint_columns(query)
+        columns = {
+            name: _with_time(None if wanted is None else wanted.get(name), query.time_column)
+            for name in query.joint_tables
+        }
+        store = self.source.store
         tables: dict[str, pa.Table] = {}
         chunks = self._encode_memory(memory, outcome)
-        with self.source.store.lease(files):
+        with store.lease(files):
+            results = {
+                f: _read(store, f, query.time_column, start, query.end_ns, columns[f.table])
+                for f in files
+            }
             for name in query.joint_tables:
                 window = _Window(name, query.time_column, start, query.end_ns)
                 parts = [
-                    *self._memory_part(window, chunks, outcome),
-                    *self._file_parts(window, [f for f in files if f.table == name], outcome),
+                    *self._memory_part(window, _project(chunks, name, columns[name]), outcome),
+                    *(
+                        Part(max(f.first_ns, start), _account(results[f], window, outcome))
+                        for f in files
+                        if f.table == name
+                    ),
                 ]
-                pieces = list(merge_in_time(parts, query.time_column))
-                if pieces:
-                    tables[name] = pa.concat_tables(pieces, promote_options="permissive")
+                table = joint_table(parts, query.time_column)
+                if table is not None:
+                    tables[name] = table
         try:
-            result = self.source.plugin.answer_joint(tables, query)
+            result = plugin.answer_joint(tables, query)
         except QueryError as exc:
             yield end_frame(exc.disk, exc.memory, str(exc))
             return
@@ -238,17 +346,8 @@ class Answerer:
 
         def loader(f: StoredFile) -> Callable[[], pa.Table | None]:
             def load() -> pa.Table | None:
-                try:
-                    table = store.read(f, q.time_column, q.start_ns, q.end_ns)
-                except FileNotFoundError:
-                    return None  # removed by retention after the snapshot
-                except StoreError as exc:
-                    outcome.disk = Code.FILE_DECODE
-                    outcome.messages.append(str(exc))
-                    return None
-                if table.num_rows and outcome.disk is Code.NONE:
-                    outcome.disk = Code.OK
-                return _in_order(table, q.time_column)
+                result = _read(store, f, q.time_column, q.start_ns, q.end_ns, None)
+                return _account(result, q, outcome)()
 
             return load
 

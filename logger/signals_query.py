@@ -30,8 +30,9 @@ Semantics, fixed here and relied on by the tests:
   from its message's table.
 * **bus=** (in :func:`answer_signals`) keeps only rows of those buses before aligning.
 
-Everything is vectorised: the time columns are merged by one stable sort, per-message positions
-come from a cumulative count, and the forward fill is ``np.maximum.accumulate`` over valid indices.
+Everything is vectorised (:mod:`logger.signals_align`): the time columns are merged by one
+stable sort, per-message positions come from a cumulative count, the forward fill over nulls is
+``np.maximum.accumulate`` over valid indices, and ``where`` is evaluated on each message's rows.
 """
 
 from __future__ import annotations
@@ -43,10 +44,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from logger.command import Command, Condition
 from logger.errors import CommandError
+from logger.signals_align import Signals, prepare, row_hits, runs, ts_array
 
 __all__ = [
     "RESERVED_COLUMNS",
@@ -56,23 +57,14 @@ __all__ = [
     "catalog_of",
     "filter_where",
     "resolve",
+    "signal_columns",
     "to_intervals",
 ]
 
 RESERVED_COLUMNS = frozenset({"ts", "bus"})
 """Columns of a signal table that are not signals."""
 
-_I64 = npt.NDArray[np.int64]
 _Mask = npt.NDArray[np.bool_]
-
-_COMPARE = {
-    ">": pc.greater,
-    ">=": pc.greater_equal,
-    "<": pc.less,
-    "<=": pc.less_equal,
-    "=": pc.equal,
-    "!=": pc.not_equal,
-}
 
 
 @dataclass(frozen=True)
@@ -151,52 +143,28 @@ def resolve(names: Sequence[str], catalog: Mapping[str, Sequence[str]]) -> list[
 # --------------------------------------------------------------------------- alignment
 
 
-def _ts_array(table: pa.Table) -> _I64:
-    ts = table.column("ts")
-    if not pa.types.is_int64(ts.type):
-        ts = ts.cast(pa.int64())
-    out: _I64 = ts.to_numpy()
-    return out
+def _columns_by_message(refs: Sequence[SignalRef]) -> dict[str, list[str]]:
+    by_msg: dict[str, list[str]] = {}
+    for ref in refs:
+        cols = by_msg.setdefault(ref.message, [])
+        if ref.signal not in cols:
+            cols.append(ref.signal)
+    return by_msg
 
 
-@dataclass
-class _Message:
-    """One involved message, sorted by ts, restricted to ts <= end."""
-
-    ts: _I64
-    table: pa.Table
-
-
-def _prepare(table: pa.Table, columns: list[str], end_ns: int) -> _Message:
-    table = table.select(["ts", *columns])
-    if table.column("ts").null_count:
-        table = table.filter(pc.is_valid(table.column("ts")))
-    ts = _ts_array(table)
-    if ts.size > 1 and not bool(np.all(ts[1:] >= ts[:-1])):
-        order = np.argsort(ts, kind="stable")
-        table = table.take(pa.array(order))
-        ts = ts[order]
-    stop = int(np.searchsorted(ts, end_ns, side="right"))
-    if stop < ts.size:
-        table = table.slice(0, stop)
-        ts = ts[:stop]
-    return _Message(ts, table)
-
-
-def _hold(values: pa.ChunkedArray | pa.Array, pos: _I64) -> pa.Array:
-    """Sample-and-hold ``values`` at row positions ``pos`` (-1 = before the first row)."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if values.null_count:
-        valid = values.is_valid().to_numpy(zero_copy_only=False)
-        last = np.where(valid, np.arange(valid.size, dtype=np.int64), np.int64(-1))
-        np.maximum.accumulate(last, out=last)
-        idx = np.where(pos >= 0, last[np.maximum(pos, 0)], np.int64(-1)) if last.size else pos
-    else:
-        idx = pos
-    missing = idx < 0
-    indices = pa.array(idx, type=pa.int64(), mask=missing if missing.any() else None)
-    return values.take(indices)
+def _signals(
+    tables: Mapping[str, pa.Table],
+    refs: Sequence[SignalRef],
+    start_ns: int,
+    end_ns: int,
+    buses: Sequence[str] = (),
+) -> Signals:
+    messages = {
+        msg: prepare(tables[msg], cols, end_ns, buses)
+        for msg, cols in _columns_by_message(refs).items()
+        if msg in tables
+    }
+    return Signals(messages, start_ns)
 
 
 def align(
@@ -210,51 +178,25 @@ def align(
     Returns ``ts`` (int64 ns, strictly increasing) followed by one column per ref, named
     ``ref.name``. See the module docstring for the exact semantics.
     """
-    by_msg: dict[str, list[str]] = {}
-    for ref in refs:
-        cols = by_msg.setdefault(ref.message, [])
-        if ref.signal not in cols:
-            cols.append(ref.signal)
-    msgs = {
-        msg: _prepare(tables[msg], [c for c in cols if c in tables[msg].column_names], end_ns)
-        for msg, cols in by_msg.items()
-        if msg in tables
-    }
-
-    # Merge the sorted time columns: one stable sort of their concatenation (timsort merges runs).
-    names = list(msgs)
-    parts = [msgs[m].ts for m in names]
-    all_ts = np.concatenate(parts) if parts else np.empty(0, np.int64)
-    src = np.repeat(np.arange(len(names), dtype=np.int32), [p.size for p in parts])
-    order = np.argsort(all_ts, kind="stable")
-    merged = all_ts[order]
-    src = src[order]
-    # One row per distinct time: keep the last element of each run of equal ts, within range.
-    keep = np.ones(merged.size, dtype=np.bool_)
-    keep[:-1] = merged[1:] != merged[:-1]
-    keep &= merged >= start_ns
-    sample_ts = merged[keep]
-
-    # Position of each message's last row at or before every sample time.
-    positions: dict[str, _I64] = {}
-    for i, msg in enumerate(names):
-        counts = np.cumsum(src == i, dtype=np.int64)
-        positions[msg] = counts[keep] - 1
-
-    columns: dict[str, pa.Array] = {"ts": pa.array(sample_ts, type=pa.int64())}
+    signals = _signals(tables, refs, start_ns, end_ns)
+    columns: dict[str, pa.Array] = {"ts": pa.array(signals.timeline.ts, type=pa.int64())}
     cache: dict[tuple[str, str], pa.Array] = {}
     for ref in refs:
         if ref.name in columns:
             continue
         key = (ref.message, ref.signal)
         if key not in cache:
-            if ref.message in msgs and ref.signal in msgs[ref.message].table.column_names:
-                values = msgs[ref.message].table.column(ref.signal)
-                cache[key] = _hold(values, positions[ref.message])
-            else:
-                cache[key] = pa.nulls(sample_ts.size)
+            cache[key] = signals.column(ref.message, ref.signal)
         columns[ref.name] = cache[key]
     return pa.table(columns)
+
+
+def signal_columns(command: Command, catalog: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """The columns :func:`answer_signals` reads of each involved message's table: ``ts``,
+    ``bus`` (with ``bus=``), then the signals named in ``sig=`` / ``where=``."""
+    names = [*command.sigs, *(c.signal for c in command.where)]
+    keys = ["ts", "bus"] if command.buses else ["ts"]
+    return {m: [*keys, *cols] for m, cols in _columns_by_message(resolve(names, catalog)).items()}
 
 
 # --------------------------------------------------------------------------- where / intervals
@@ -266,20 +208,11 @@ def filter_where(aligned: pa.Table, conditions: Sequence[Condition]) -> _Mask:
     for cond in conditions:
         if cond.signal not in aligned.column_names:
             raise CommandError(f"where=: signal {cond.signal!r} is not in the aligned table")
-        col = aligned.column(cond.signal)
+        col = aligned.column(cond.signal).combine_chunks()
         if pa.types.is_null(col.type):
             mask[:] = False
             continue
-        if pa.types.is_boolean(col.type):
-            col = col.cast(pa.int8())
-        elif not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
-            raise CommandError(
-                f"where=: signal {cond.signal!r} is {col.type}, not a number; it cannot be compared"
-            )
-        if cond.op not in _COMPARE:
-            raise CommandError(f"where=: unknown operator {cond.op!r}")
-        hit = pc.fill_null(_COMPARE[cond.op](col, pa.scalar(cond.value, pa.float64())), False)
-        mask &= hit.to_numpy(zero_copy_only=False)
+        mask &= row_hits(col, cond)
     return mask
 
 
@@ -293,25 +226,22 @@ _INTERVAL_SCHEMA = pa.schema(
 )
 
 
-def to_intervals(aligned: pa.Table, mask: _Mask) -> pa.Table:
-    """Merge runs of consecutive ``True`` rows of ``mask`` into ``start, end, rows, duration_ns``."""
-    ts = _ts_array(aligned)
-    m = np.asarray(mask, dtype=np.int8)
-    if m.size != ts.size:
-        raise ValueError(f"mask has {m.size} rows, the table {ts.size}")
-    edges = np.diff(np.concatenate(([0], m, [0])).astype(np.int8))
-    first = np.flatnonzero(edges == 1)
-    last = np.flatnonzero(edges == -1) - 1
-    start, end = ts[first], ts[last]
+def _intervals(ts: npt.NDArray[np.int64], mask: _Mask) -> pa.Table:
+    start, end, rows = runs(ts, mask)
     return pa.Table.from_arrays(
         [
             pa.array(start, pa.int64()),
             pa.array(end, pa.int64()),
-            pa.array(last - first + 1, pa.int64()),
+            pa.array(rows, pa.int64()),
             pa.array(end - start, pa.int64()),
         ],
         schema=_INTERVAL_SCHEMA,
     )
+
+
+def to_intervals(aligned: pa.Table, mask: _Mask) -> pa.Table:
+    """Merge runs of consecutive ``True`` rows of ``mask`` into ``start, end, rows, duration_ns``."""
+    return _intervals(ts_array(aligned), mask)
 
 
 # --------------------------------------------------------------------------- command
@@ -329,36 +259,37 @@ def answer_signals(
     unknown. ``bus=`` keeps only the rows of those buses. ``out=rows`` gives ``ts`` and the
     ``sig=`` columns (all ``where=`` signals when ``sig=`` is empty), ``out=intervals`` the
     intervals of :func:`to_intervals`; ``limit=`` caps the rows of either.
+
+    The same answer as :func:`align` + :func:`filter_where` + :func:`to_intervals` (the tests
+    compare them), without building the aligned table: conditions are evaluated on each message's
+    rows, and values are gathered only for the rows answered.
     """
     where_names = [c.signal for c in command.where]
     if not command.sigs and not where_names:
         raise CommandError("a signal query needs sig= or where=")
     out_names = list(dict.fromkeys(command.sigs or where_names))
     refs = resolve([*out_names, *where_names], catalog_of(tables) if catalog is None else catalog)
+    by_name = {ref.name: ref for ref in refs}
 
-    if command.buses:
-        wanted = pa.array(command.buses, pa.string())
-        involved = {r.message for r in refs}
-        tables = {
-            m: (
-                t.filter(pc.is_in(t.column("bus"), value_set=wanted))
-                if m in involved and "bus" in t.column_names
-                else t
-            )
-            for m, t in tables.items()
-        }
-
-    aligned = align(tables, refs, command.start_ns, command.end_ns)
+    signals = _signals(tables, refs, command.start_ns, command.end_ns, command.buses)
+    timeline = signals.timeline
+    mask: _Mask | None = None
     if command.where:
-        mask = filter_where(aligned, command.where)
-    else:
-        mask = np.ones(aligned.num_rows, dtype=np.bool_)
+        conditions = [
+            (by_name[c.signal].message, by_name[c.signal].signal, c) for c in command.where
+        ]
+        mask = signals.where(conditions)
     if command.out == "intervals":
-        result = to_intervals(aligned, mask)
-    else:
-        result = aligned.select(["ts", *out_names])
-        if command.where:
-            result = result.filter(pa.array(mask))
-    if command.limit is not None and result.num_rows > command.limit:
-        result = result.slice(0, command.limit)
-    return result
+        everything = np.ones(timeline.size, dtype=np.bool_)
+        result = _intervals(timeline.ts, everything if mask is None else mask)
+        if command.limit is not None and result.num_rows > command.limit:
+            result = result.slice(0, command.limit)
+        return result
+    rows = np.arange(timeline.size) if mask is None else np.flatnonzero(mask)
+    if command.limit is not None:
+        rows = rows[: command.limit]
+    columns: dict[str, pa.Array] = {"ts": pa.array(timeline.ts[rows], type=pa.int64())}
+    for name in out_names:
+        ref = by_name[name]
+        columns[name] = signals.column(ref.message, ref.signal, rows)
+    return pa.table(columns)
