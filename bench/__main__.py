@@ -1,5 +1,6 @@
-"""``python -m bench [capture|query|gateway|exchange|storage|decode|signals|all] [--quick]``: run the benchmarks,
-print and save results."""
+"""``python -m bench [capture|query|gateway|exchange|storage|decode|signals|vcan|all] [--quick]``:
+run the benchmarks, print and save results (``vcan`` needs SocketCAN: run it through
+``python -m hw.vm``; ``all`` leaves it out)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ log = logging.getLogger("bench")
 
 #: Benchmarks in the order ``all`` runs them; each is ``bench.<name>.run(quick, profile=, keep=)``.
 SUITES = ("capture", "query", "gateway", "exchange", "storage", "decode", "signals")
+#: Benchmarks run only by name.
+EXTRA = ("vcan",)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    p.add_argument("suite", nargs="?", choices=(*SUITES, "all"), default="all")
+    p.add_argument("suite", nargs="?", choices=(*SUITES, *EXTRA, "all"), default="all")
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke test under a minute")
     p.add_argument(
         "--profile",

@@ -10,8 +10,12 @@ burst.
 Bus trouble: a failed read (interface down, adapter unplugged) is logged and counted, the bus is
 closed and reopened with back-off (:data:`REOPEN_INITIAL_S` doubling up to :data:`REOPEN_MAX_S`),
 and when frames come again the gap (seconds without frames) is logged and reported in the
-counters. A driver that is missing fails :meth:`BusReader.open_first`; a device that is missing
-at start is retried like one that went away. A replay (:mod:`hw.replay`) is never reopened: a log
+counters. A bus that opens but fails again before any frame came (a SocketCAN interface that is
+down: binding to it works, reading reports ENETDOWN at once) keeps the back-off growing across
+those reopens, and only its first failure and reopen are logged as warnings (the rest at debug
+level), so a bus down for hours costs a handful of log lines, not two every half second. A
+driver that is missing fails :meth:`BusReader.open_first`; a device that is missing at start is
+retried like one that went away. A replay (:mod:`hw.replay`) is never reopened: a log
 file that cannot be parsed further ends that bus (state ``failed``).
 """
 
@@ -109,6 +113,8 @@ class BusReader:
         self.rates = RateWindow(self.bitrate, self.data_bitrate, time.monotonic(), RATE_WINDOW_S)
         self._last_frame: float | None = None
         self._gap_since: float | None = None
+        self._backoff = REOPEN_INITIAL_S  # the first wait of the next reopen
+        self._again = False  # the last failure came before any frame since the one before
         self._drop_log = BurstLogger(
             _log, f"{self.where}: {bound} frames wait for the broker: new frames dropped"
         )
@@ -131,7 +137,7 @@ class BusReader:
     def _reopen(self) -> can.BusABC | None:
         """Open the bus again with back-off; None when stopping or when retrying cannot help."""
         stop = self._stop
-        delay = REOPEN_INITIAL_S
+        delay = self._backoff
         attempt = 0
         down_since = time.monotonic()
         while not stop.wait(delay):
@@ -146,7 +152,7 @@ class BusReader:
                 delay = min(delay * 2, REOPEN_MAX_S)
                 continue
             self.reopens += 1
-            _log.warning(
+            (_log.debug if self._again else _log.warning)(
                 "%s: reopened after %.1f s (%d attempts)",
                 self.where,
                 time.monotonic() - down_since,
@@ -254,7 +260,12 @@ class BusReader:
             self._fail(str(exc) if isinstance(exc, BusError) else f"{type(exc).__name__}: {exc}")
             return
         self.read_errors += 1
-        _log.warning("%s: read failed: %s: %s; reopening", self.where, type(exc).__name__, exc)
+        # In a gap already: no frame came since the last failure, so the device is still away.
+        self._again = self._gap_since is not None
+        self._backoff = min(self._backoff * 2, REOPEN_MAX_S) if self._again else REOPEN_INITIAL_S
+        (_log.debug if self._again else _log.warning)(
+            "%s: read failed: %s: %s; reopening", self.where, type(exc).__name__, exc
+        )
         if self._gap_since is None:
             self._gap_since = self._last_frame if self._last_frame is not None else time.monotonic()
         self._set_state(DOWN)

@@ -2,6 +2,11 @@
 
 ``any_broker`` runs a test once per broker kind; restrict it with
 ``@pytest.mark.parametrize("any_broker", ["mosquitto"], indirect=True)``.
+
+Tests marked ``vcan`` need a kernel with SocketCAN (vcan interfaces they make themselves). Where
+this kernel cannot make one (no CAN, or no privilege), a plain run deselects them and says so at
+the end; asking for them (``-m vcan``) there is an error, not a skip: run them through the VM
+runner, ``.venv/bin/python -m hw.vm .venv/bin/python -m pytest -m vcan``.
 """
 
 from __future__ import annotations
@@ -11,10 +16,44 @@ from pathlib import Path
 
 import pytest
 
+from hw.vcan import can_support
 from logger.broker import EmbeddedBroker
 from tests.brokers import BrokerAddress, MosquittoProcess
 
 BROKER_KINDS = ("mosquitto", "embedded")
+VCAN_RUN = ".venv/bin/python -m hw.vm .venv/bin/python -m pytest -m vcan"
+_vcan_deselected = pytest.StashKey[tuple[int, str]]()
+
+
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected what they do
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect ``vcan`` tests where this kernel has no SocketCAN; an error if they were asked for."""
+    vcan = [item for item in items if item.get_closest_marker("vcan") is not None]
+    if not vcan:
+        return
+    why = can_support()
+    if why is None:
+        return
+    if "vcan" in (config.getoption("markexpr", "") or ""):
+        raise pytest.UsageError(
+            f"-m vcan: this kernel cannot run the SocketCAN tests ({why}); run them with {VCAN_RUN}"
+        )
+    chosen = set(vcan)
+    items[:] = [item for item in items if item not in chosen]
+    config.hook.pytest_deselected(items=vcan)
+    config.stash[_vcan_deselected] = (len(vcan), why)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    if _vcan_deselected in config.stash:
+        count, why = config.stash[_vcan_deselected]
+        terminalreporter.write_line(
+            f"{count} vcan test(s) deselected: no SocketCAN in this kernel ({why}); "
+            f"run them with {VCAN_RUN}",
+            yellow=True,
+        )
 
 
 @pytest.fixture

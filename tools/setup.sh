@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Prepare a machine to develop and test sdv-logger: Debian packages (Mosquitto, its clients,
-# openssl, the Python venv module) and the project's virtualenv (.venv, `pip install -e .[dev]`).
+# openssl, the Python venv module; for the SocketCAN tests QEMU, the Debian kernel with its
+# modules, a static busybox and can-utils) and the project's virtualenv (.venv,
+# `pip install -e .[dev]`, which brings virtme-ng: `python -m hw.vm` boots that kernel with it).
 #
 # For a fresh Debian machine, as root, with Python 3.11. Idempotent, and quick when everything is
 # already there: apt is skipped when the tools exist, pip when pyproject.toml has not changed since
@@ -35,6 +37,13 @@ packages=()
 have mosquitto || [ -x /usr/sbin/mosquitto ] || packages+=(mosquitto)
 have mosquitto_pub || packages+=(mosquitto-clients)
 have openssl || packages+=(openssl)
+# SocketCAN tests (python -m hw.vm): QEMU, a kernel with CAN modules, busybox for virtme-ng's
+# initramfs, and can-utils as the tests' peers (cangen, candump, cansend, canplayer).
+have qemu-system-x86_64 || packages+=(qemu-system-x86)
+compgen -G '/boot/vmlinuz-*' >/dev/null && compgen -G '/lib/modules/*/kernel/drivers/net/can/vcan.ko*' >/dev/null ||
+    packages+=(linux-image-amd64)
+have busybox || [ -x /bin/busybox ] || packages+=(busybox-static)
+have cangen || packages+=(can-utils)
 if [ ! -x "$VENV/bin/python" ] && ! find_python >/dev/null; then
     packages+=(python3 python3-venv)
 fi
