@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 import can
 
-from canp.wire import encode_messages
-from hw.bus import BusError, bitrates, describe, frame_bits, open_bus
+from canp.wire import decode_payloads, encode_messages
+from hw.bus import BusError, bitrates, describe, frame_bits, frame_bits_columns, open_bus
 from hw.replay import ReplayBus
 from logger.burstlog import BurstLogger
 from logger.bus_stats import (
@@ -221,15 +221,13 @@ class BusReader:
             now = time.monotonic()
             if msg is not None:
                 self.frames += 1
-                nominal, data = frame_bits(msg)
-                self.bits_nominal += nominal
-                self.bits_data += data
                 if self._gap_since is not None:
                     self._end_gap(now)
                 self._last_frame = now
                 if self.backlog + len(batch) >= bound:
                     self.dropped += 1
                     self._drop_log.hit()
+                    self._count_bits(*frame_bits(msg))  # batched frames count when flushed
                 else:
                     if not batch:
                         deadline = now + batch_s
@@ -252,7 +250,14 @@ class BusReader:
 
     def _flush(self, batch: list[can.Message]) -> None:
         if batch:
-            self._enqueue(Batch(self, encode_messages(batch), len(batch)))
+            payload = encode_messages(batch)
+            frames = decode_payloads([payload]).frames  # vectorised: the bus load of the batch
+            self._count_bits(*frame_bits_columns(frames.can_id, frames.flags, frames.lengths))
+            self._enqueue(Batch(self, payload, len(batch)))
+
+    def _count_bits(self, nominal: int, data: int) -> None:
+        self.bits_nominal += nominal
+        self.bits_data += data
 
     def _read_failed(self, exc: Exception) -> None:
         self.close()
