@@ -4,18 +4,15 @@ One reader thread per ``[[bus]]`` (:class:`logger.bus_reader.BusReader`) calls
 ``bus.recv(timeout)`` and never waits for the broker. It collects frames into a batch that is
 closed when it holds ``gateway.batch_frames`` frames or its first frame is ``gateway.batch_ms``
 old, whichever comes first, encodes it as one CANP payload (:func:`canp.wire.encode_messages`)
-and queues it. One publisher thread hands queued batches to paho in order (topic
-``gateway.topic`` with ``{vin}`` and ``{bus}`` filled in, QoS ``gateway.qos``), keeping at most
-:data:`MAX_INFLIGHT` messages (or the broker's MQTT 5 receive maximum, if smaller) unconfirmed.
+and queues it. One publisher thread (:class:`logger.batch_publisher.BatchPublisher`) hands queued
+batches to paho in order (topic ``gateway.topic`` with ``{vin}`` and ``{bus}`` filled in, QoS
+``gateway.qos``), keeping at most :data:`~logger.batch_publisher.MAX_INFLIGHT` messages (or the
+broker's MQTT 5 receive maximum, if smaller) unconfirmed.
 
-Broker away: the first connection is made in the background by
-:func:`logger.mqtt.connect_with_backoff`, so the buses are read from the start; later
-reconnections are paho's. Until the broker confirms them (PUBACK at QoS 1, written to the socket
-at QoS 0) frames count as the bus's *backlog*. A bus whose backlog reaches the buffer bound
-(``gateway.buffer_frames`` frames, default 100,000) drops the frames it reads
-beyond it: counted, and logged once per burst. At QoS 1 paho resends unconfirmed messages after
-a reconnection (the broker may see a batch twice); at QoS 0 what was in transit when the
-connection dropped is lost and counted as ``lost``.
+Broker away: the buses are read from the start, while the publisher connects in the background
+and reconnects (see :mod:`logger.batch_publisher`). Until the broker confirms them frames count as
+the bus's *backlog*. A bus whose backlog reaches the buffer bound (``gateway.buffer_frames``
+frames, default 100,000) drops the frames it reads beyond it: counted, and logged once per burst.
 
 Bus trouble (a failed read, reopening with back-off, gaps, replays that end) is the reader's:
 see :mod:`logger.bus_reader`. A driver that is missing fails :meth:`Gateway.start`; a device that
@@ -33,19 +30,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.enums import MQTTProtocolVersion
 
-from logger.burstlog import BurstLogger
-from logger.bus_reader import (
-    POLL_S,
-    Batch,
-    BusReader,
-)
+from logger.batch_publisher import BatchPublisher
+from logger.bus_reader import Batch, BusReader
 from logger.bus_stats import (
     FAILED,
     REPLAY_DONE,
@@ -53,13 +43,10 @@ from logger.bus_stats import (
 )
 from logger.config import Config
 from logger.errors import BrokerError, ConfigError, SdvLoggerError
-from logger.mqtt import connect_with_backoff, make_client
 from logger.spi_publisher import SpiGatewayStats, SpiPublisher
 
 _log = logging.getLogger(__name__)
 
-MAX_INFLIGHT = 1024
-"""Messages handed to paho and not yet confirmed (paho's ``max_inflight_messages`` too)."""
 STOP_TIMEOUT_S = 10.0
 """How long :meth:`Gateway.stop` waits for the broker to confirm what the gateway holds."""
 _RECHECK_S = 0.5
@@ -113,6 +100,10 @@ class Gateway:
         self.qos = g.qos
         self.buffer_frames = g.buffer_frames
         self._stop_reading = threading.Event()
+        self._cond = threading.Condition()  # the publisher's state and the readers' counters
+        self._publisher = BatchPublisher(
+            cfg.broker, host, port, protocol, self.client_id, self.qos, self._cond
+        )
         self._readers = [
             BusReader(
                 b,
@@ -122,30 +113,14 @@ class Gateway:
                 batch_s=self.batch_s,
                 stop=self._stop_reading,
                 enqueue=self._read_batch,
-                notify=self._notify,
+                notify=self._publisher.notify,
             )
             for b in cfg.buses
         ]
         # Decoded signals as SPI batches (gateway.spi): fed the readers' CANP batches.
-        self._spi = SpiPublisher(cfg, self._readers, self._enqueue) if g.spi else None
-        self._cond = threading.Condition()
-        self._queue: deque[Batch] = deque()
-        self._outstanding: dict[int, tuple[Batch, int]] = {}  # mid → (batch, connection)
-        self._events: deque[tuple[str, int, str | None]] = deque()  # from paho's callbacks
-        self._connected = False
-        self._looping = False
-        self._generation = 0
-        self._window = MAX_INFLIGHT
-        self._abandon = False
-        self._closing = False
-        self._stop_connect = threading.Event()
-        self._client: mqtt.Client | None = None
-        self._threads: list[threading.Thread] = []
+        self._spi = SpiPublisher(cfg, self._readers, self._publisher.enqueue) if g.spi else None
         self._started = False
         self._stopped = False
-        self.failure: BrokerError | None = None
-        self._reject_log = BurstLogger(_log, "gateway: the broker refused a batch")
-        self._lost_log = BurstLogger(_log, "gateway: QoS 0 batches lost with the connection")
 
     # ---- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -161,30 +136,12 @@ class Gateway:
         try:
             for reader in self._readers:
                 reader.open_first()
-            client = make_client(
-                self.cfg.broker,
-                self.client_id,
-                clean_start=True,
-                protocol=self.protocol,
-                host=self.host,
-                port=self.port,
-                max_inflight=MAX_INFLIGHT,
-            )
+            self._publisher.start()
         except SdvLoggerError:
             for reader in self._readers:
                 reader.close()
             self._stopped = True
             raise
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_publish = self._on_publish
-        self._client = client
-        self._threads = [
-            threading.Thread(target=self._publish_loop, name="gateway-publish", daemon=True),
-            threading.Thread(target=self._connect, name="gateway-connect", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
         if self._spi is not None:
             self._spi.start()
         for reader in self._readers:
@@ -216,40 +173,18 @@ class Gateway:
                 _log.warning("%s: the reader did not end within %g s", reader.where, _JOIN_S)
         if self._spi is not None:
             self._spi.stop()  # decodes the readers' last batches and queues its last ones
-        with self._cond:
-            self._closing = True
-            if self._connected:
-                self._cond.wait_for(self._drained, timeout)
-            self._abandon = True
-            self._cond.notify_all()
-        self._threads[0].join(_JOIN_S)
-        self._stop_connect.set()
-        self._threads[1].join(_JOIN_S)
-        held = self._give_up_held()
-        if held:
-            _log.warning("gateway stopped with %d frames the broker did not confirm: lost", held)
-        client = self._client
-        if client is not None:
-            client.disable_logger()  # paho's loop may report the disconnect it races with
-            client.disconnect()
-            client.loop_stop()
+        self._publisher.stop(timeout)
         _log.info("gateway stopped: %s", self.stats().as_dict())
-
-    def _give_up_held(self) -> int:
-        with self._cond:
-            self._process_events()
-            held = [*self._queue, *(b for b, _ in self._outstanding.values())]
-            self._queue.clear()
-            self._outstanding.clear()
-            for batch in held:
-                batch.reader.backlog -= batch.frames
-                batch.reader.lost += batch.frames
-            return sum(b.frames for b in held)
 
     # ---- state for callers ----------------------------------------------------------------
     @property
     def connected(self) -> bool:
-        return self._connected
+        return self._publisher.connected
+
+    @property
+    def failure(self) -> BrokerError | None:
+        """The broker's refusal that retrying cannot cure (the gateway stopped trying), or None."""
+        return self._publisher.failure
 
     def stats(self) -> GatewayStats:
         with self._cond:
@@ -259,8 +194,8 @@ class Gateway:
         now = time.monotonic()
         buses = {r.name: r.snapshot(now) for r in self._readers}
         if self._spi is not None:
-            return SpiGatewayStats(self._connected, buses, self._spi.stats())
-        return GatewayStats(self._connected, buses)
+            return SpiGatewayStats(self._publisher.connected, buses, self._spi.stats())
+        return GatewayStats(self._publisher.connected, buses)
 
     def wait_until(
         self, predicate: Callable[[GatewayStats], bool], timeout: float | None = None
@@ -293,143 +228,9 @@ class Gateway:
             return False
         return self.wait_until(self.replayed, timeout)
 
-    # ---- the queue (readers) --------------------------------------------------------------
+    # ---- the readers' batches --------------------------------------------------------------
     def _read_batch(self, batch: Batch) -> None:
         """A reader's CANP batch: published, and decoded into SPI batches when ``gateway.spi``."""
-        self._enqueue(batch)
+        self._publisher.enqueue(batch)
         if self._spi is not None:
             self._spi.feed(batch)
-
-    def _enqueue(self, batch: Batch) -> None:
-        with self._cond:
-            self._queue.append(batch)
-            batch.reader.backlog += batch.frames
-            self._cond.notify_all()
-
-    def _notify(self) -> None:
-        with self._cond:
-            self._cond.notify_all()
-
-    # ---- the broker -----------------------------------------------------------------------
-    def _connect(self) -> None:
-        client = self._client
-        assert client is not None
-        try:
-            if not connect_with_backoff(client, self.cfg.broker, self._stop_connect):
-                return
-        except BrokerError as exc:
-            self.failure = exc
-            _log.error("gateway: %s", exc)
-            self._notify()
-            return
-        client.loop_start()
-        with self._cond:
-            self._looping = True
-            self._connected = client.is_connected()
-            self._generation += 1
-            self._cond.notify_all()
-
-    def _on_connect(
-        self, client: mqtt.Client, _u: Any, _flags: Any, reason: Any, props: Any = None
-    ) -> None:
-        if getattr(reason, "is_failure", False):
-            _log.error("gateway: the broker refused the connection: %s", reason)
-            return
-        window = MAX_INFLIGHT
-        receive_maximum = getattr(props, "ReceiveMaximum", None) if props is not None else None
-        if isinstance(receive_maximum, int) and receive_maximum > 0:
-            window = min(window, receive_maximum)
-        with self._cond:
-            self._window = window
-            if self._looping:  # a reconnection by paho's loop (the first is _connect's)
-                self._connected = True
-                self._generation += 1
-                _log.info("gateway: reconnected to the broker")
-            self._cond.notify_all()
-
-    def _on_disconnect(
-        self, _c: mqtt.Client, _u: Any, _flags: Any, reason: Any, _p: Any = None
-    ) -> None:
-        with self._cond:
-            was = self._connected
-            self._connected = False
-            self._events.append(("down", self._generation, None))
-            self._cond.notify_all()
-        if was and not self._closing:
-            _log.warning("gateway: disconnected from the broker (%s); buffering", reason)
-
-    def _on_publish(
-        self, _c: mqtt.Client, _u: Any, mid: int, reason: Any = None, _p: Any = None
-    ) -> None:
-        refused = str(reason) if getattr(reason, "is_failure", False) else None
-        with self._cond:
-            self._events.append(("pub", mid, refused))
-            self._cond.notify_all()
-
-    def _process_events(self) -> None:
-        """Apply paho's confirmations and disconnections in order (lock held).
-
-        Only the publisher thread calls this (and stop(), once the publisher has ended): paho
-        may confirm a message before publish() has returned its mid to the publisher, so an
-        event is applied only after the publisher registered the mid it names.
-        """
-        while self._events:
-            kind, value, refused = self._events.popleft()
-            if kind == "pub":
-                entry = self._outstanding.pop(value, None)
-                if entry is None:
-                    continue
-                batch = entry[0]
-                batch.reader.backlog -= batch.frames
-                if refused is None:
-                    batch.reader.published += batch.frames
-                    if batch.done is not None:
-                        batch.done()
-                else:
-                    batch.reader.rejected += batch.frames
-                    self._reject_log.hit(f"{batch.reader.topic}: {refused}")
-            elif self.qos == 0:  # "down": QoS 0 messages in transit went with the connection
-                for mid, (batch, generation) in list(self._outstanding.items()):
-                    if generation <= value:
-                        del self._outstanding[mid]
-                        batch.reader.backlog -= batch.frames
-                        batch.reader.lost += batch.frames
-                        self._lost_log.hit(batch.reader.topic)
-
-    def _drained(self) -> bool:
-        return not self._queue and not self._outstanding and not self._events
-
-    def _next_batch(self) -> tuple[Batch, int] | None:
-        """Wait for a batch that may be published now; None when the gateway gives up (lock held)."""
-        while True:
-            if self._events:
-                self._process_events()
-                self._cond.notify_all()  # counters moved: wake stop() and wait_until()
-            if self._abandon:
-                return None
-            if self._connected and self._queue and len(self._outstanding) < self._window:
-                return self._queue.popleft(), self._generation
-            self._cond.wait()
-
-    def _publish_loop(self) -> None:
-        client = self._client
-        assert client is not None
-        while True:
-            with self._cond:
-                picked = self._next_batch()
-            if picked is None:
-                return
-            batch, generation = picked
-            topic = batch.topic or batch.reader.topic
-            info = client.publish(topic, batch.payload, qos=self.qos)
-            with self._cond:
-                # QoS 1 without a connection: paho keeps it and sends it after reconnecting.
-                if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS or (
-                    self.qos > 0 and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN
-                ):
-                    self._outstanding[info.mid] = (batch, generation)
-                    continue
-                self._queue.appendleft(batch)  # not sent: again once connected
-                if info.rc != MQTTErrorCode.MQTT_ERR_NO_CONN:
-                    _log.warning("gateway: publishing failed (%s); retrying", info.rc.name)
-                self._cond.wait(POLL_S)  # until the disconnection is seen, not a busy loop

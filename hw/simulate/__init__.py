@@ -20,7 +20,8 @@ passes or an event is set. Both start from the seed, so the same seed gives the 
 Any DBC works: a message whose values cantools refuses to encode strictly is encoded without the
 range check (one warning), and one that cannot be encoded at all is left out (one warning).
 
-The package: :mod:`hw.simulate.scenario` (the driving scenario), :mod:`hw.simulate.signals` (the
+The package: :mod:`hw.simulate.scenario` (the driving scenario), :mod:`hw.simulate.vehicle` (the
+simulated vehicle's parameters and its state as DBC signals), :mod:`hw.simulate.signals` (the
 per-signal value generators), :mod:`hw.simulate.messages` (message planning and encoding),
 :mod:`hw.simulate.simulator` (:class:`Simulator`) and :mod:`hw.simulate.database` (:func:`load_dbc`).
 """

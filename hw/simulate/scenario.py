@@ -2,6 +2,10 @@
 
 Engine and vehicle speed are correlated through the gears, there is hard braking now and then
 (ABS, high brake pressure), and stops to charge with current over the limit at times.
+
+This module is how the state evolves over time: the drive and charging-stop script and the
+dynamics behind it. The vehicle's parameters, its battery's electrical model and how its state
+reads as DBC signals are :mod:`hw.simulate.vehicle`'s.
 """
 
 from __future__ import annotations
@@ -11,20 +15,25 @@ import random
 from collections.abc import Mapping
 
 from hw.simulate.smoothing import approach, clip, lag
-
-GEAR_RATIOS = (4.70, 3.13, 2.10, 1.67, 1.29, 1.00, 0.84, 0.67)
-FINAL_DRIVE = 3.2
-WHEEL_CIRCUMFERENCE_M = 2.0
-IDLE_RPM = 750.0
-RED_LINE_RPM = 6500.0
-MASS_KG = 1900.0
-WHEELBASE_M = 2.9
-STEERING_RATIO = 15.0
-CELLS_IN_SERIES = 96
-PACK_RESISTANCE_OHM = 0.08
-CAPACITY_AH = 50.0
-GEAR_PARK, LEVER_PARK, LEVER_DRIVE = 15, 0, 3
-CHARGE_NOT_CONNECTED, CHARGE_CONNECTED, CHARGE_AC, CHARGE_DC, CHARGE_COMPLETE = 0, 1, 2, 3, 4
+from hw.simulate.vehicle import (
+    CAPACITY_AH,
+    CHARGE_AC,
+    CHARGE_COMPLETE,
+    CHARGE_CONNECTED,
+    CHARGE_DC,
+    CHARGE_NOT_CONNECTED,
+    FINAL_DRIVE,
+    GEAR_RATIOS,
+    IDLE_RPM,
+    MASS_KG,
+    RED_LINE_RPM,
+    STEERING_RATIO,
+    WHEEL_CIRCUMFERENCE_M,
+    WHEELBASE_M,
+    max_discharge,
+    pack_voltage,
+    signal_values,
+)
 
 
 class DrivingScenario:
@@ -281,7 +290,7 @@ class DrivingScenario:
 
     def _battery(self, dt: float) -> None:
         v, a = self.v, self.a
-        volts = self._pack_voltage()
+        volts = pack_voltage(self.soc, self.current)
         taper = clip((100.0 - self.soc) / 20.0, 0.1, 1.0)
         limit = (150.0 if self.driving or self.charge_dc else 32.0) * taper
         self.max_charge = approach(self.max_charge, limit, 50.0, dt)
@@ -292,20 +301,12 @@ class DrivingScenario:
             target, rate = (batt_w + 1500.0) / volts, 1500.0
         else:
             target, rate = -self._charge_current(), 80.0
-        self.current = clip(approach(self.current, target, rate, dt), -590.0, self._max_discharge())
+        self.current = clip(
+            approach(self.current, target, rate, dt), -590.0, max_discharge(self.soc)
+        )
         self.soc = clip(self.soc - self.current * dt / (CAPACITY_AH * 3600.0) * 100.0, 0.0, 100.0)
         charging = self.charge_phase == "charging"
         self.charger_v = approach(self.charger_v, volts if charging else 0.0, 400.0, dt)
-
-    def _max_discharge(self) -> float:
-        return 450.0 * clip(self.soc / 15.0, 0.1, 1.0)
-
-    def _cell_ocv(self) -> float:
-        s = self.soc / 100.0
-        return 3.35 + 0.75 * s + 0.1 * s * s
-
-    def _pack_voltage(self) -> float:
-        return CELLS_IN_SERIES * self._cell_ocv() - self.current * PACK_RESISTANCE_OHM
 
     def _thermal(self, dt: float) -> None:
         if self.engine_on:
@@ -328,84 +329,8 @@ class DrivingScenario:
     def values(self) -> Mapping[str, float]:
         """The current physical value of every signal the scenario drives, by DBC name."""
         if self._cache is None:
-            self._cache = self._values()
+            self._cache = signal_values(self)
         return self._cache
-
-    def _values(self) -> dict[str, float]:
-        kmh = self.v * 3.6
-        wheel_rad = math.radians(self.angle / STEERING_RATIO)
-        lat = clip(self.v * self.v * math.tan(wheel_rad) / WHEELBASE_M, -12.0, 12.0)
-        corner = math.tan(wheel_rad) * 0.27
-        front, rear = 1.0 - self.slip, 1.0 - 0.7 * self.slip
-        cell_ocv = self._cell_ocv() - self.current * PACK_RESISTANCE_OHM / CELLS_IN_SERIES
-        cells = [cell_ocv + d for d in self.cell_dv]
-        charging = self.charge_phase == "charging"
-        vals: dict[str, float] = {
-            "EngineSpeed": self.rpm,
-            "EngineTorque": self.torque,
-            "ThrottlePos": self.throttle,
-            "CoolantTemp": self.coolant,
-            "EngineRunning": float(self.engine_on),
-            "FuelRate": 0.6 + max(self.torque, 0.0) * self.rpm * 9e-6 if self.engine_on else 0.0,
-            "Gear": float(self.gear if self.driving else GEAR_PARK),
-            "GearLever": float(LEVER_DRIVE if self.driving else LEVER_PARK),
-            "ShiftInProgress": float(self.t < self.shift_end),
-            "TransOilTemp": self.oil,
-            "OutputShaftSpeed": self.v / WHEEL_CIRCUMFERENCE_M * 60.0 * FINAL_DRIVE,
-            "VehicleSpeed": kmh,
-            "BrakePressure": self.brake_bar,
-            "BrakePedalPressed": float(self.brake_bar > 2.0),
-            "ABSActive": float(self.abs_active),
-            "TCSActive": float(self.a > 2.6 and self.v < 8.0),
-            "WheelSpeedFL": kmh * (1.0 - corner) * front,
-            "WheelSpeedFR": kmh * (1.0 + corner) * front,
-            "WheelSpeedRL": kmh * (1.0 - 0.9 * corner) * rear,
-            "WheelSpeedRR": kmh * (1.0 + 0.9 * corner) * rear,
-            "SteeringAngle": self.angle,
-            "SteeringRate": self.steer_rate,
-            "SteeringTorque": clip(0.01 * self.angle + 0.004 * self.steer_rate, -8.0, 8.0),
-            "LongAccel": self.a,
-            "LatAccel": lat,
-            "PackVoltage": self._pack_voltage(),
-            "PackCurrent": self.current,
-            "SOC": self.soc,
-            "ChargingState": float(self.charge_state),
-            "HvContactorClosed": float(self.driving or charging),
-            "CellTempMax": self.pack_temp + 2.0,
-            "CellTempMin": self.pack_temp - 2.0,
-            "MaxChargeCurrent": self.max_charge,
-            "MaxDischargeCurrent": self._max_discharge(),
-            "MaxChargeVoltage": 4.2 * CELLS_IN_SERIES,
-            "HvInterlockOk": 1.0,
-            "CellVoltageMin": min(cells),
-            "CellVoltageMax": max(cells),
-            "ChargerOutputVoltage": self.charger_v,
-            "ChargerOutputCurrent": 0.0 if self.driving else max(0.0, -self.current),
-            "ChargerTemp": self.charger_temp,
-            "ChargerMode": float((2 if self.charge_dc else 1) if charging else 0),
-            "PlugConnected": float(not self.driving),
-            "ChargerFault": 0.0,
-            "SupplyVoltage": self.supply_v,
-            "EcuTemp": self.ecu_temp,
-            "UptimeS": float(self.uptime0 + int(self.t)),
-            "Odometer": self.odometer,
-            "TripDistance": self.trip,
-            "DtcCount": 1.0,
-            "LastDtc": 1378.0,
-            "MilOn": 0.0,
-            "SwVersionMajor": 2.0,
-            "SwVersionMinor": 4.0,
-            "SwVersionPatch": 1.0,
-            "HwRevision": 3.0,
-            "AmbientTemp": self.ambient + 0.5 * math.sin(self.t / 600.0),
-            "CabinTemp": self.cabin,
-            "HvacPower": clip(250.0 + 180.0 * abs(self.cabin - 21.0), 0.0, 7000.0),
-            "HeadlightsOn": float(self.headlights),
-        }
-        for i, (cell, dtemp) in enumerate(zip(cells, self.cell_dt, strict=True), start=1):
-            vals[f"CellVoltage{i:02d}"] = cell
-            vals[f"CellTemp{i:02d}"] = self.pack_temp + dtemp
-        return vals
 
 
 #: Signal names the scenario drives.
