@@ -304,13 +304,6 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[int(rank) - 1]
 
 
-def median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    n = len(ordered)
-    mid = n // 2
-    return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
 @contextlib.contextmanager
 def scratch_dir(keep: bool = False) -> Iterator[Path]:
     """A temporary directory for one benchmark, removed afterwards unless ``keep``."""

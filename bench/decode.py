@@ -26,35 +26,26 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 from typing import cast
 
 import can
 import cantools.j1939
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from cantools.database.can import Database, Message
 
-from bench.common import REPO, RESULTS, median, scratch_dir
+from bench.common import REPO, RESULTS, scratch_dir
 from bench.profile import Profiler, render, summarise
 from bench.report import Report
 from canp.importer import LogImporter
-from canp.schema import (
-    CAN_EFF_FLAG,
-    CAN_ERR_FLAG,
-    CAN_RTR_FLAG,
-    FLAG_BRS,
-    FLAG_ESI,
-    FLAG_FD,
-    FRAMES,
-    TIME_COLUMN,
-    FrameColumns,
-)
+from canp.schema import FRAMES, TIME_COLUMN, FrameColumns
+from canp.wire import decode_payloads, encode_messages
 from dbc.codec import DatabaseCodec
 from dbc.load import load_database
 from dbc.schema import is_j1939
 from hw.simulate import Simulator, load_dbc
-from logger.store.split import to_ns
+from logger.store.split import round_to_unit, to_ns
 
 log = logging.getLogger(__name__)
 
@@ -90,36 +81,10 @@ TARGET_RATE = 2_000_000.0
 
 
 def frames_table(messages: Iterable[can.Message], bus: str = "can0") -> pa.Table:
-    """A ``frames`` table (:data:`canp.schema.FRAMES_SCHEMA`) of python-can messages."""
-    ts: list[int] = []
-    cid: list[int] = []
-    flags: list[int] = []
-    datas: list[bytes] = []
-    for m in messages:
-        ts.append(round(m.timestamp * 1e6) * 1000)
-        cid.append(
-            m.arbitration_id
-            | (CAN_EFF_FLAG if m.is_extended_id else 0)
-            | (CAN_RTR_FLAG if m.is_remote_frame else 0)
-            | (CAN_ERR_FLAG if m.is_error_frame else 0)
-        )
-        flags.append(
-            (FLAG_FD if m.is_fd else 0)
-            | (FLAG_BRS if m.bitrate_switch else 0)
-            | (FLAG_ESI if m.error_state_indicator else 0)
-        )
-        datas.append(bytes(m.data))
-    n = len(ts)
-    lengths = np.fromiter(map(len, datas), np.int32, n)
-    offsets = np.zeros(n + 1, np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    data = pa.Array.from_buffers(
-        pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(datas))]
-    )
-    columns = FrameColumns(
-        np.array(ts, np.int64), np.array(cid, np.uint32), np.array(flags, np.uint8), data
-    )
-    return columns.to_table(bus)
+    """A ``frames`` table (:data:`canp.schema.FRAMES_SCHEMA`) of python-can messages, times
+    rounded to the microsecond as the store keeps them."""
+    f = decode_payloads([encode_messages(messages)]).frames
+    return FrameColumns(round_to_unit(f.ts, "us"), f.can_id, f.flags, f.data).to_table(bus)
 
 
 def simulated_frames(seconds: float, seed: int = 1, start_s: float = SIM_START_S) -> pa.Table:
@@ -190,33 +155,21 @@ def time_cantools(db: Database, frames: pa.Table, limit: int) -> CantoolsPass:
             by_pgn.setdefault(pgn_of(message.frame_id), message)
     decoded = 0
     t0 = time.perf_counter()
-    if by_pgn:
-        for fid, x, data in zip(ids, ext, datas, strict=True):
+    for fid, x, data in zip(ids, ext, datas, strict=True):
+        try:
+            db.decode_message(fid, data, decode_choices=False, scaling=True, force_extended_id=x)
+            decoded += 1
+        except KeyError:
+            found = by_pgn.get(pgn_of(fid)) if by_pgn and (x or fid > 0x7FF) else None
+            if found is None:
+                continue
             try:
-                db.decode_message(
-                    fid, data, decode_choices=False, scaling=True, force_extended_id=x
-                )
+                found.decode(data, decode_choices=False, scaling=True)
                 decoded += 1
-            except KeyError:
-                found = by_pgn.get(pgn_of(fid)) if x or fid > 0x7FF else None
-                if found is None:
-                    continue
-                try:
-                    found.decode(data, decode_choices=False, scaling=True)
-                    decoded += 1
-                except Exception:  # cantools' DecodeError and friends: counted as processed
-                    pass
-            except Exception:
+            except Exception:  # cantools' DecodeError and friends: counted as processed
                 pass
-    else:
-        for fid, x, data in zip(ids, ext, datas, strict=True):
-            try:
-                db.decode_message(
-                    fid, data, decode_choices=False, scaling=True, force_extended_id=x
-                )
-                decoded += 1
-            except Exception:
-                pass
+        except Exception:
+            pass
     return CantoolsPass(part.num_rows, decoded, time.perf_counter() - t0)
 
 

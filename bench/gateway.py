@@ -56,13 +56,14 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median
 from typing import IO, Protocol
 
 import can
 from can.interfaces import virtual
 from paho.mqtt.enums import MQTTProtocolVersion
 
-from bench.common import REPO, RESULTS, VIN, BenchMosquitto, cpu_seconds, median, scratch_dir
+from bench.common import REPO, RESULTS, VIN, BenchMosquitto, cpu_seconds, scratch_dir
 from bench.profile import Profiler, render, summarise
 from bench.report import Report
 from bench.traffic import can_id_with_flags, sim_messages

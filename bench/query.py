@@ -12,6 +12,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 
 import numpy as np
 import numpy.typing as npt
@@ -23,7 +24,6 @@ from bench.common import (
     BenchMosquitto,
     QuerySocket,
     ServiceProcess,
-    median,
     percentile,
     query_url,
     scratch_dir,

@@ -35,12 +35,13 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from statistics import median
 
 import can
 import duckdb
 import pyarrow as pa
 
-from bench.common import median, scratch_dir
+from bench.common import scratch_dir
 from bench.decode import DEMO_DBC, frames_table
 from bench.report import Report
 from canp.plugin import FRAMES_HINTS, SIGNAL_LEAD_NS, CanpPlugin

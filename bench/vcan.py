@@ -19,11 +19,9 @@ Not part of ``all`` (it needs SocketCAN).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import platform
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +43,7 @@ from logger.config import (
 )
 from logger.service import Service
 from tests.brokers import MosquittoProcess, free_port
+from tests.logger.service_util import ALL, running
 
 _log = logging.getLogger(__name__)
 
@@ -53,7 +52,6 @@ GAPS_MS = (2.0, 1.0, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0)
 FRAMES = 5000
 SETTLE_S = 15.0
 """A run's frames count as lost when the store gains none for this long."""
-WAIT_S = 600.0
 QUICK_GAPS_MS = (1.0, 0.3)
 
 
@@ -90,19 +88,6 @@ def config(work: Path, broker: MosquittoProcess) -> Config:
     )
 
 
-@contextlib.contextmanager
-def running(cfg: Config) -> Iterator[Service]:
-    service = Service(cfg)
-    service.start()
-    try:
-        for exchange in service.exchanges.values():
-            if not exchange.subscribed.wait(WAIT_S):
-                raise TimeoutError(f"exchange {exchange.name} did not subscribe")
-        yield service
-    finally:
-        service.stop()
-
-
 def wait_published(service: Service, frames: int) -> None:
     """Until the gateway has published ``frames`` frames, or read none for :data:`SETTLE_S`."""
     gateway = service.gateway
@@ -120,8 +105,7 @@ def wait_published(service: Service, frames: int) -> None:
 def read_store(work: Path) -> pa.Table:
     """Every stored frame, read back from the Parquet files by ``sdvlog query --dir``."""
     out = work / "stored.arrow"
-    command = "sync-0-9223372036854775807"
-    args = ["query", command, "--dir", str(work / "store"), "--exchange", "can"]
+    args = ["query", ALL, "--dir", str(work / "store"), "--exchange", "can"]
     if cli.main([*args, "--format", "arrow", "--out", str(out)]) != 0:
         raise RuntimeError("sdvlog query of the store failed")
     with pa.ipc.open_stream(out) as reader:

@@ -61,6 +61,7 @@ from canp.schema import (
     TIME_COLUMN,
     FrameColumns,
 )
+from dbc.bits import binary_parts
 from logger.errors import ConfigError, SdvLoggerError
 
 log = logging.getLogger(__name__)
@@ -395,18 +396,16 @@ _DLC_OF_LENGTH = np.array(
 
 def _data_matrix(frames: FrameColumns) -> npt.NDArray[np.uint8]:
     """Payloads as an (n, 64) byte matrix (zero padded), without a per-frame loop."""
-    n = len(frames)
-    lengths = frames.lengths
+    values, starts, lengths = binary_parts(frames.data)
+    n = len(lengths)
     matrix = np.zeros((n, 64), np.uint8)
     total = int(lengths.sum())
     if not total:
         return matrix
-    data = frames.data
-    offsets = np.frombuffer(data.buffers()[1], np.int32, n + 1, data.offset * 4)
-    values = np.frombuffer(data.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
+    first = int(starts[0])
     rows = np.repeat(np.arange(n), lengths)
-    starts = np.repeat(offsets[:-1] - offsets[0], lengths)
-    matrix[rows, np.arange(total) - starts] = values
+    cols = np.arange(total) - np.repeat(starts - first, lengths)
+    matrix[rows, cols] = values[first : first + total]
     return matrix
 
 

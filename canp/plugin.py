@@ -24,7 +24,6 @@ Without a DBC the signal selectors are a bad command (code 5), as is every unkno
 
 from __future__ import annotations
 
-import difflib
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -50,16 +49,17 @@ from logger.plugin import (
     StreamPlugin,
     TableChunk,
     WriteHints,
+    frame_slices,
+    in_time_order,
     parse_basic,
     quarantine_rows,
 )
-from logger.signals_query import answer_signals, resolve, signal_columns
+from logger.signals_query import answer_signals, resolve, signal_columns, suggest
 from logger.store.layout import check_table_name
 from logger.store.split import round_to_unit
 
 log = logging.getLogger(__name__)
 
-FRAME_ROWS = 65536
 FRAME_SELECTORS = frozenset({"bus", "id", "limit"})
 SIGNAL_SELECTORS = frozenset({"msg", "sig", "where", "out"})
 #: On disk, the rows of each row group are sorted by (bus, id, ts): a message's frames sit together,
@@ -90,11 +90,6 @@ SIGNAL_LEAD_NS = 10_000_000_000
 _ROW_KEYS = ("ts", "bus", "source_address")
 
 
-def _suggest(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
-    return f" (did you mean {', '.join(close)}?)" if close else ""
-
-
 def signal_table(message: str) -> str:
     """The store table of a DBC message's signals: ``signals/message=<Name>``."""
     return SIGNAL_TABLE_PREFIX + message
@@ -123,16 +118,6 @@ def _take_frames(frames: FrameColumns, keep: npt.NDArray[np.bool_]) -> FrameColu
         frames.flags[keep],
         frames.data.filter(pa.array(keep)),
     )
-
-
-def _in_time_order(table: pa.Table) -> pa.Table:
-    """``table`` stably sorted by ``ts`` (returned as is when already in order)."""
-    if table.num_rows < 2:
-        return table
-    ts = table.column(TIME_COLUMN)
-    if pc.all(pc.greater_equal(ts.slice(1), ts.slice(0, table.num_rows - 1))).as_py():
-        return table
-    return table.take(pc.sort_indices(ts))
 
 
 @dataclass(frozen=True)
@@ -235,7 +220,9 @@ class CanpPlugin(StreamPlugin):
         chunks: list[TableChunk] = []
         if len(frames):
             names = pa.array(bus_names, pa.string())
-            table = _in_time_order(frames.to_table(names.take(pa.array(bus_index[source]))))
+            table = in_time_order(
+                frames.to_table(names.take(pa.array(bus_index[source]))), TIME_COLUMN
+            )
             chunks.append(TableChunk(FRAMES, table, TIME_COLUMN, self.frames_hints))
             chunks += self.signal_chunks(table)
         if reasons:
@@ -261,34 +248,29 @@ class CanpPlugin(StreamPlugin):
         unknown = [m for m in dict.fromkeys(cmd.msgs) if m not in self.catalog]
         if unknown:
             raise CommandError(
-                "; ".join(f"unknown message {m!r}{_suggest(m, self.catalog)}" for m in unknown)
+                "; ".join(f"unknown message {m!r}{suggest(m, self.catalog)}" for m in unknown)
             )
         scope = tuple(dict.fromkeys(cmd.msgs))
-        if not cmd.sigs and not cmd.where:
+        rows_only = not cmd.sigs and not cmd.where
+        if rows_only:
             if not scope:
                 raise CommandError("out= needs sig= or where= (or msg= for a message's rows)")
             if cmd.out == "intervals":
                 raise CommandError("out=intervals needs where= (or sig=)")
-            return SignalQuery(
-                cmd,
-                signal_table(scope[0]),
-                TIME_COLUMN,
-                limit,
-                joint_tables=tuple(signal_table(m) for m in scope),
-                scope=scope,
-                rows_only=True,
-            )
-        names = [*cmd.sigs, *(c.signal for c in cmd.where)]
-        refs = resolve(names, self._scoped(scope))
-        involved = tuple(dict.fromkeys(r.message for r in refs))
+            involved = scope
+        else:
+            names = [*cmd.sigs, *(c.signal for c in cmd.where)]
+            refs = resolve(names, self._scoped(scope))
+            involved = tuple(dict.fromkeys(r.message for r in refs))
         return SignalQuery(
             cmd,
             signal_table(involved[0]),
             TIME_COLUMN,
             limit,
             joint_tables=tuple(signal_table(m) for m in involved),
-            lead_ns=SIGNAL_LEAD_NS,
+            lead_ns=0 if rows_only else SIGNAL_LEAD_NS,
             scope=scope,
+            rows_only=rows_only,
         )
 
     def _scoped(self, scope: tuple[str, ...]) -> dict[str, list[str]]:
@@ -346,7 +328,7 @@ class CanpPlugin(StreamPlugin):
             if len(pieces) == 1
             else pa.concat_tables(pieces, promote_options="permissive")
         )
-        return _in_time_order(result)
+        return in_time_order(result, TIME_COLUMN)
 
     def decode(self, tables: Iterable[pa.Table], query: Query) -> Iterator[pa.Table]:
         buses = query.buses if isinstance(query, CanpQuery) else ()
@@ -356,8 +338,7 @@ class CanpPlugin(StreamPlugin):
                 continue
             try:
                 mask = frame_mask(table, buses, ranges)
-                chosen = _in_time_order(table if mask is None else table.filter(mask))
+                chosen = in_time_order(table if mask is None else table.filter(mask), TIME_COLUMN)
             except (KeyError, pa.ArrowException) as exc:
                 raise PluginError(f"not a frames table ({table.column_names}): {exc}") from exc
-            for offset in range(0, chosen.num_rows, FRAME_ROWS):
-                yield chosen.slice(offset, FRAME_ROWS)
+            yield from frame_slices(chosen)

@@ -15,7 +15,10 @@ The log format (can-utils' ``lib.c``): ``(<seconds>.<µs>) <interface> <frame>``
 an error frame, which carries no extended flag), ``<id>#R[<len>]`` (remote) or
 ``<id>##<flags><data>`` (FD; flags bit 0 BRS, bit 1 ESI, bit 2 FDF), optionally followed by the
 direction (`` R`` or `` T``, as python-can's writer adds). candump's timestamps are the kernel's
-receive time (SO_TIMESTAMP), truncated to the microsecond.
+receive time (SO_TIMESTAMP), truncated to the microsecond. python-can's ``CanutilsLogReader``
+cannot stand in for :func:`read_candump_log` here: it drops a bus-error frame's class bits, data
+and interface, reads other error frames as extended data frames, refuses a hex remote length
+(``#RA``) and gives float seconds instead of the exact microseconds.
 """
 
 from __future__ import annotations
@@ -42,7 +45,6 @@ CAN_EFF_FLAG = 0x80000000
 CAN_RTR_FLAG = 0x40000000
 CAN_ERR_FLAG = 0x20000000
 CAN_EFF_MASK = 0x1FFFFFFF
-CAN_ERR_MASK = 0x1FFFFFFF
 CANFD_BRS, CANFD_ESI = 0x01, 0x02
 RCVLISTS = Path("/proc/net/can")
 _WAIT_STEP_S = 0.01
@@ -151,17 +153,6 @@ def receivers(iface: str, root: Path = RCVLISTS) -> int:
             continue
         count += sum(1 for line in text.splitlines() if line.split()[:1] == [iface])
     return count
-
-
-def wait_receivers(iface: str, count: int, timeout: float = 30.0) -> None:
-    """Block until the kernel lists at least ``count`` receive filters on ``iface``."""
-    deadline = time.monotonic() + timeout
-    while receivers(iface) < count:
-        if time.monotonic() > deadline:
-            raise CanUtilsError(
-                f"{iface}: {receivers(iface)} receivers after {timeout:g} s, expected {count}"
-            )
-        time.sleep(_WAIT_STEP_S)
 
 
 def run(args: Sequence[str], timeout: float = 600.0) -> str:

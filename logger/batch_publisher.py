@@ -30,8 +30,7 @@ from logger.config import BrokerConfig
 from logger.errors import BrokerError
 from logger.mqtt import connect_with_backoff, make_client
 
-# The gateway's logger: the publisher is part of the gateway, and its records keep that name.
-_log = logging.getLogger("logger.gateway")
+_log = logging.getLogger(__name__)
 
 MAX_INFLIGHT = 1024
 """Messages handed to paho and not yet confirmed (paho's ``max_inflight_messages`` too)."""

@@ -46,8 +46,7 @@ from logger.bus_stats import (
 from logger.config import BusConfig
 from logger.errors import ConfigError
 
-# The gateway's logger: the reader is part of the gateway, and its records keep that name.
-_log = logging.getLogger("logger.gateway")
+_log = logging.getLogger(__name__)
 
 POLL_S = 0.1
 """Longest a reader waits in ``recv`` (how soon it notices ``stop``)."""

@@ -12,8 +12,6 @@ from pathlib import Path
 
 from logger.errors import Code, ConfigError, SdvLoggerError
 
-log = logging.getLogger("sdvlog")
-
 
 @dataclass(frozen=True)
 class Subcommand:

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import threading
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
 from logger.cli import Subcommand
@@ -74,6 +72,7 @@ def run_gateway(
     from logger.broker import EmbeddedBroker  # noqa: PLC0415
     from logger.gateway import Gateway  # noqa: PLC0415
     from logger.mqtt import protocol_for  # noqa: PLC0415
+    from logger.service import stop_on_signals  # noqa: PLC0415
 
     if not cfg.buses:
         raise ConfigError("bus", "no [[bus]] is configured: the gateway has nothing to read")
@@ -99,41 +98,34 @@ def run_gateway(
         raise ConfigError("broker.url", "--start-broker needs broker.url = 'embedded'")
 
     stop = threading.Event()
-
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: stopping", signum)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     gateway: Gateway | None = None
-    try:
-        if broker is not None:
-            broker.start()
-            host, port = broker.host, broker.port
-            log.warning("embedded broker running at mqtt://%s:%d", host, port)
-        gateway = Gateway(cfg, host, port, protocol_for(cfg.broker))
-        gateway.start()
-        gw = gateway
+    with stop_on_signals(stop):
+        try:
+            if broker is not None:
+                broker.start()
+                host, port = broker.host, broker.port
+                log.warning("embedded broker running at mqtt://%s:%d", host, port)
+            gateway = Gateway(cfg, host, port, protocol_for(cfg.broker))
+            gateway.start()
+            gw = gateway
 
-        def watch() -> None:
-            def done(stats: GatewayStats) -> bool:
-                return gw.failure is not None or (until_replayed and gw.replayed(stats))
+            def watch() -> None:
+                def done(stats: GatewayStats) -> bool:
+                    return gw.failure is not None or (until_replayed and gw.replayed(stats))
 
-            while not stop.is_set():
-                if gw.wait_until(done, _WATCH_S):
-                    stop.set()
+                while not stop.is_set():
+                    if gw.wait_until(done, _WATCH_S):
+                        stop.set()
 
-        threading.Thread(target=watch, name="gateway-watch", daemon=True).start()
-        interval = stats_every if stats_every > 0 else None
-        while not stop.wait(interval):
-            log.info("gateway: %s", gw.stats().as_dict())
-    finally:
-        if gateway is not None:
-            gateway.stop()
-        if broker is not None:
-            broker.stop()
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+            threading.Thread(target=watch, name="gateway-watch", daemon=True).start()
+            interval = stats_every if stats_every > 0 else None
+            while not stop.wait(interval):
+                log.info("gateway: %s", gw.stats().as_dict())
+        finally:
+            if gateway is not None:
+                gateway.stop()
+            if broker is not None:
+                broker.stop()
     assert gateway is not None  # Gateway() raised otherwise
     if gateway.failure is not None:
         raise gateway.failure

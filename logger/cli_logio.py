@@ -107,7 +107,9 @@ def _import_args(p: argparse.ArgumentParser) -> None:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from canp.importer import LogFormatError, LogImporter, parse_start  # noqa: PLC0415
+    from canp.importer import LogImporter  # noqa: PLC0415
+    from canp.logread import LogFormatError  # noqa: PLC0415
+    from canp.logtime import parse_start  # noqa: PLC0415
     from logger.config import EncryptionConfig, ParquetConfig  # noqa: PLC0415
 
     enc = (
@@ -158,7 +160,7 @@ def _import(args: argparse.Namespace) -> int:
 def _span(first: int | None, last: int | None) -> str:
     if first is None or last is None:
         return "no frames"
-    from canp.importer import format_ns  # noqa: PLC0415
+    from canp.logtime import format_ns  # noqa: PLC0415
 
     return f"{format_ns(first)} … {format_ns(last)}"
 

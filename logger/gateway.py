@@ -43,6 +43,7 @@ from logger.bus_stats import (
 )
 from logger.config import Config
 from logger.errors import BrokerError, ConfigError, SdvLoggerError
+from logger.mqtt import publish_topic
 from logger.spi_publisher import SpiGatewayStats, SpiPublisher
 
 _log = logging.getLogger(__name__)
@@ -51,20 +52,6 @@ STOP_TIMEOUT_S = 10.0
 """How long :meth:`Gateway.stop` waits for the broker to confirm what the gateway holds."""
 _RECHECK_S = 0.5
 _JOIN_S = 15.0
-
-
-def _topic(cfg: Config, bus: str) -> str:
-    try:
-        topic = cfg.gateway.topic.format(vin=cfg.vin, bus=bus)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ConfigError(
-            "gateway.topic", f"only {{vin}} and {{bus}} may be filled in, got {cfg.gateway.topic!r}"
-        ) from exc
-    if not topic or any(c in topic for c in "+#\0"):
-        raise ConfigError(
-            "gateway.topic", f"{topic!r} (bus {bus!r}) is not a topic one can publish to"
-        )
-    return topic
 
 
 class Gateway:
@@ -107,7 +94,7 @@ class Gateway:
         self._readers = [
             BusReader(
                 b,
-                _topic(cfg, b.name),
+                publish_topic("gateway.topic", cfg.gateway.topic, vin=cfg.vin, bus=b.name),
                 bound=g.buffer_frames,
                 batch_frames=self.batch_frames,
                 batch_s=self.batch_s,

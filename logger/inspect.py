@@ -32,7 +32,8 @@ def _short(value: object) -> str:
     return text if len(text) <= _MAX_VALUE else f"{text[: _MAX_VALUE - 3]}... ({len(text)} chars)"
 
 
-def _open(path: Path, key: bytes | None, key_id: str | None) -> Any:
+def _open(path: Path, key: bytes | None, key_id: str | None) -> tuple[Any, int, bool]:
+    """The opened ``ParquetFile``, the file's size and whether its footer is encrypted."""
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -44,7 +45,7 @@ def _open(path: Path, key: bytes | None, key_id: str | None) -> Any:
         raise EncryptionError(f"{path}: the file is encrypted; a key is needed (--key-file)")
     props = decryption_properties(key, key_id) if key is not None else None
     try:
-        return pq.ParquetFile(path, decryption_properties=props)
+        return pq.ParquetFile(path, decryption_properties=props), size, encrypted
     except (OSError, pa.ArrowException, EncryptionError) as exc:
         raise read_error(path, exc, keyed=key is not None) from exc
 
@@ -78,13 +79,12 @@ def inspect_file(
 ) -> str:
     """The report of ``path``, decrypted with ``key`` (any key id unless ``key_id`` is given)."""
     path = Path(path)
-    pf = _open(path, key, key_id)
+    pf, size, encrypted = _open(path, key, key_id)
     with pf:
         metadata = pf.metadata
         schema = pf.schema_arrow
-        encrypted = check_parquet(path, path.stat().st_size)[1]
         lines = [
-            f"file: {path} ({path.stat().st_size} bytes)",
+            f"file: {path} ({size} bytes)",
             f"encryption: {'encrypted footer and columns' if encrypted else 'none'}",
             f"created by: {metadata.created_by}",
             f"rows: {metadata.num_rows}, row groups: {metadata.num_row_groups}, "

@@ -25,7 +25,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from logger.config import BrokerConfig
-from logger.errors import BrokerError
+from logger.errors import BrokerError, ConfigError
 
 _log = logging.getLogger(__name__)
 
@@ -185,6 +185,23 @@ def _set_tls(client: Client, cfg: BrokerConfig) -> None:
         client.tls_set(ca_certs=ca, certfile=cert, keyfile=key)
     except (OSError, ssl.SSLError, ValueError) as exc:
         raise BrokerError(f"broker TLS files (tls_ca / tls_cert / tls_key): {exc}") from exc
+
+
+def publish_topic(key: str, template: str, **fields: str) -> str:
+    """``template`` (config key ``key``) with ``fields`` filled in: a topic one can publish to.
+
+    ConfigError names ``key`` when the template names other fields or the topic is empty or holds
+    a wildcard (``+``, ``#``) or NUL.
+    """
+    try:
+        topic = template.format(**fields)
+    except (KeyError, IndexError, ValueError) as exc:
+        names = " and ".join(f"{{{name}}}" for name in fields)
+        raise ConfigError(key, f"only {names} may be filled in, got {template!r}") from exc
+    if not topic or any(c in topic for c in "+#\0"):
+        filled = ", ".join(f"{name} {value!r}" for name, value in fields.items())
+        raise ConfigError(key, f"{topic!r} ({filled}) is not a topic one can publish to")
+    return topic
 
 
 def describe(cfg: BrokerConfig, client: Client) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from logger.command import Command, parse_command
 from logger.config import TIME_UNITS, ExchangeConfig
@@ -18,6 +19,8 @@ from logger.errors import CommandError, ConfigError
 from logger.message import MessageBatch
 
 QUARANTINE = "quarantine"
+#: Rows per reply frame (one Arrow IPC stream each).
+FRAME_ROWS = 65536
 
 QUARANTINE_SCHEMA = pa.schema(
     [("key", pa.int64()), ("topic", pa.string()), ("payload", pa.binary()), ("reason", pa.string())]
@@ -142,6 +145,22 @@ class StreamPlugin(ABC):
         """Answer a query over several tables at once (``query.joint_tables``), each cut to
         ``[start - lead, end]`` and in time order; absent tables are missing from ``tables``."""
         raise CommandError(f"stream {self.name} answers no queries across tables")
+
+
+def in_time_order(table: pa.Table, column: str) -> pa.Table:
+    """``table`` stably sorted by ``column`` (returned as is when already in order)."""
+    if table.num_rows < 2:
+        return table
+    times = table.column(column)
+    if pc.all(pc.greater_equal(times.slice(1), times.slice(0, table.num_rows - 1))).as_py():
+        return table
+    return table.take(pc.sort_indices(times))
+
+
+def frame_slices(table: pa.Table) -> Iterator[pa.Table]:
+    """``table`` in reply frames of at most :data:`FRAME_ROWS` rows (none for an empty table)."""
+    for offset in range(0, table.num_rows, FRAME_ROWS):
+        yield table.slice(offset, FRAME_ROWS)
 
 
 def quarantine_chunk(

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from logger.errors import Code, QueryError, SdvLoggerError, StoreError
 from logger.message import MessageBatch
-from logger.plugin import Query, StreamPlugin, TableChunk
+from logger.plugin import Query, StreamPlugin, TableChunk, frame_slices, in_time_order
 from logger.store.layout import StoredFile
 from logger.store.store import ParquetStore
 
@@ -87,19 +87,6 @@ def _cut(table: pa.Table, column: str, start_ns: int, end_ns: int) -> pa.Table:
     return table.filter(mask)
 
 
-def _is_ordered(table: pa.Table, column: str) -> bool:
-    if table.num_rows < 2:
-        return True
-    col = table.column(column)
-    return bool(pc.all(pc.greater_equal(col.slice(1), col.slice(0, table.num_rows - 1))).as_py())
-
-
-def _in_order(table: pa.Table, column: str) -> pa.Table:
-    return (
-        table if _is_ordered(table, column) else table.take(pc.sort_indices(table.column(column)))
-    )
-
-
 @dataclass(frozen=True)
 class Part:
     """One source of rows: ``low`` is a lower bound of its times, ``load`` reads it (None: nothing)."""
@@ -123,7 +110,7 @@ def merge_in_time(parts: list[Part], column: str) -> Iterator[pa.Table]:
             held = (
                 table
                 if held is None
-                else _in_order(
+                else in_time_order(
                     pa.concat_tables([held, table], promote_options="permissive"), column
                 )
             )
@@ -149,9 +136,6 @@ class _Window:
     end_ns: int
 
 
-_FRAME_ROWS = 65536
-
-
 def _with_time(columns: Sequence[str] | None, time_column: str) -> list[str] | None:
     if columns is None:
         return None
@@ -173,43 +157,6 @@ def _project(chunks: list[TableChunk], name: str, columns: list[str] | None) -> 
 
 def _given(table: pa.Table | None) -> Callable[[], pa.Table | None]:
     return lambda: table
-
-
-def _read(
-    store: ParquetStore,
-    f: StoredFile,
-    time_column: str,
-    start_ns: int,
-    end_ns: int,
-    columns: Sequence[str] | None,
-) -> pa.Table | Exception:
-    """``f`` over the range (of ``columns``, those it has; None: all); a failure as its exception."""
-    try:
-        if columns is not None:
-            names = store.schema(f).names
-            columns = [c for c in columns if c in names]
-        return store.read(f, time_column, start_ns, end_ns, columns)
-    except (FileNotFoundError, StoreError) as exc:
-        return exc
-
-
-def _account(
-    result: pa.Table | Exception, q: Query | _Window, outcome: Outcome
-) -> Callable[[], pa.Table | None]:
-    """A part's loader over a file read: the outcome learns of it when it is loaded."""
-
-    def load() -> pa.Table | None:
-        if isinstance(result, FileNotFoundError):
-            return None  # removed by retention after the snapshot
-        if isinstance(result, Exception):
-            outcome.disk = Code.FILE_DECODE
-            outcome.messages.append(str(result))
-            return None
-        if result.num_rows and outcome.disk is Code.NONE:
-            outcome.disk = Code.OK
-        return _in_order(result, q.time_column)
-
-    return load
 
 
 def joint_table(parts: list[Part], column: str) -> pa.Table | None:
@@ -252,11 +199,9 @@ class Answerer:
             yield from self._answer_joint(query, outcome)
             return
         files, memory = self._snapshot([query.table], query.start_ns, query.end_ns)
-        parts = [
-            *self._memory_part(query, self._encode_memory(memory, outcome), outcome),
-            *self._file_parts(query, files, outcome),
-        ]
-        with self.source.store.lease(files):
+        in_memory = self._memory_part(query, self._encode_memory(memory, outcome), outcome)
+        with self.source.store.lease(files) as held:
+            parts = [*in_memory, *self._file_parts(query, held, outcome)]
             try:
                 for table in merge_in_time(parts, query.time_column):
                     for decoded in self.source.plugin.decode([table], query):
@@ -302,23 +247,15 @@ class Answerer:
             name: _with_time(None if wanted is None else wanted.get(name), query.time_column)
             for name in query.joint_tables
         }
-        store = self.source.store
         tables: dict[str, pa.Table] = {}
         chunks = self._encode_memory(memory, outcome)
-        with store.lease(files):
-            results = {
-                f: _read(store, f, query.time_column, start, query.end_ns, columns[f.table])
-                for f in files
-            }
+        with self.source.store.lease(files) as held:
             for name in query.joint_tables:
                 window = _Window(name, query.time_column, start, query.end_ns)
+                mine = [f for f in held if f.table == name]
                 parts = [
                     *self._memory_part(window, _project(chunks, name, columns[name]), outcome),
-                    *(
-                        Part(max(f.first_ns, start), _account(results[f], window, outcome))
-                        for f in files
-                        if f.table == name
-                    ),
+                    *self._file_parts(window, mine, outcome, columns[name]),
                 ]
                 table = joint_table(parts, query.time_column)
                 if table is not None:
@@ -335,19 +272,35 @@ class Answerer:
             return
         if query.limit is not None:
             result = result.slice(0, query.limit)
-        for offset in range(0, result.num_rows, _FRAME_ROWS):
-            yield to_ipc(result.slice(offset, _FRAME_ROWS))
+        for frame in frame_slices(result):
+            yield to_ipc(frame)
         yield outcome.end_frame()
 
     def _file_parts(
-        self, q: Query | _Window, files: list[StoredFile], outcome: Outcome
+        self,
+        q: Query | _Window,
+        files: list[StoredFile],
+        outcome: Outcome,
+        columns: Sequence[str] | None = None,
     ) -> list[Part]:
+        """One part per (leased) file over ``q``'s range, reading ``columns`` (those the file
+        has; None: all). A file that cannot be read answers code 7 and no rows."""
         store = self.source.store
 
         def loader(f: StoredFile) -> Callable[[], pa.Table | None]:
             def load() -> pa.Table | None:
-                result = _read(store, f, q.time_column, q.start_ns, q.end_ns, None)
-                return _account(result, q, outcome)()
+                try:
+                    names = None
+                    if columns is not None:
+                        names = [c for c in columns if c in store.schema(f).names]
+                    table = store.read(f, q.time_column, q.start_ns, q.end_ns, names)
+                except StoreError as exc:
+                    outcome.disk = Code.FILE_DECODE
+                    outcome.messages.append(str(exc))
+                    return None
+                if table.num_rows and outcome.disk is Code.NONE:
+                    outcome.disk = Code.OK
+                return in_time_order(table, q.time_column)
 
             return load
 
@@ -372,7 +325,7 @@ class Answerer:
             _cut(c.table, q.time_column, q.start_ns, q.end_ns) for c in chunks if c.name == q.table
         ]
         table = (
-            _in_order(pa.concat_tables(tables, promote_options="permissive"), q.time_column)
+            in_time_order(pa.concat_tables(tables, promote_options="permissive"), q.time_column)
             if tables
             else None
         )

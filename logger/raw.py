@@ -7,10 +7,9 @@ from collections.abc import Iterable, Iterator
 import pyarrow as pa
 
 from logger.message import MessageBatch
-from logger.plugin import Query, StreamPlugin, TableChunk, parse_basic
+from logger.plugin import Query, StreamPlugin, TableChunk, frame_slices, parse_basic
 
 RAW_SCHEMA = pa.schema([("key", pa.int64()), ("topic", pa.string()), ("payload", pa.binary())])
-FRAME_ROWS = 65536
 
 
 class RawPlugin(StreamPlugin):
@@ -36,5 +35,4 @@ class RawPlugin(StreamPlugin):
 
     def decode(self, tables: Iterable[pa.Table], query: Query) -> Iterator[pa.Table]:
         for table in tables:
-            for offset in range(0, table.num_rows, FRAME_ROWS):
-                yield table.slice(offset, FRAME_ROWS)
+            yield from frame_slices(table)

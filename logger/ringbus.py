@@ -125,17 +125,10 @@ class Ringbus:
         self, key: int, topic: str, payload: bytes, mid: int = NO_MID, digest: int = 0
     ) -> bool:
         """Add one message; returns False when ``full_op = none`` rejected it."""
-        wait_for: PendingBatch | None = None
         with self._cond:
-            if len(self._keys) >= self.cfg.cap:
-                if self.cfg.full_op is FullOp.NONE:
-                    self._full_reject()
-                    rejected = True
-                else:
-                    wait_for = self._on_full()
-                    rejected = False
-            else:
-                rejected = False
+            full = len(self._keys) >= self.cfg.cap
+            wait_for = self._on_full() if full else None
+            rejected = full and self.cfg.full_op is FullOp.NONE
             if not rejected:
                 self._append(key, topic, payload, mid, digest)
         if rejected:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
+from collections.abc import Iterator
 from types import FrameType
-
-from paho.mqtt.enums import MQTTProtocolVersion
 
 from logger.broker import EmbeddedBroker
 from logger.channel import ChannelServer, QueryService
@@ -16,6 +16,7 @@ from logger.errors import SdvLoggerError
 from logger.exchange import Endpoint, Exchange
 from logger.gateway import Gateway
 from logger.message import MessageBatch
+from logger.mqtt import protocol_for
 from logger.plugin import StreamPlugin
 from logger.plugins import PluginRegistry
 from logger.query import Answerer
@@ -37,6 +38,22 @@ def file_metadata(cfg: Config, ex: ExchangeConfig, plugin: StreamPlugin) -> dict
     }
     meta.update(plugin.metadata())
     return meta
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``stop`` (logged) inside the block; the old handlers after it."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 class LiveSource:
@@ -71,11 +88,10 @@ class Service:
 
     def _endpoint(self) -> Endpoint:
         b = self.cfg.broker
+        protocol = protocol_for(b)
         if self.broker is not None:
-            return Endpoint(
-                "127.0.0.1", self.broker.port, MQTTProtocolVersion.MQTTv311, durable_acks=False
-            )
-        return Endpoint(b.host, b.port, MQTTProtocolVersion.MQTTv5)
+            return Endpoint("127.0.0.1", self.broker.port, protocol, durable_acks=False)
+        return Endpoint(b.host, b.port, protocol)
 
     def start(self) -> None:
         try:
@@ -128,24 +144,14 @@ class Service:
         self.stopped.set()
         log.info("service stopped")
 
-    def request_stop(self, *_: object) -> None:
-        self._stop_requested.set()
-
     def run_until_signal(self) -> None:
         """Start, wait for SIGTERM / SIGINT, stop cleanly."""
-
-        def handler(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal %d: stopping", signum)
-            self._stop_requested.set()
-
-        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            self.start()
-            self._stop_requested.wait()
-        finally:
-            self.stop()
-            for sig, old in previous.items():
-                signal.signal(sig, old)
+        with stop_on_signals(self._stop_requested):
+            try:
+                self.start()
+                self._stop_requested.wait()
+            finally:
+                self.stop()
 
     def stats(self) -> dict[str, object]:
         out: dict[str, object] = {name: ex.stats() for name, ex in self.exchanges.items()}

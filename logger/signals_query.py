@@ -58,6 +58,7 @@ __all__ = [
     "filter_where",
     "resolve",
     "signal_columns",
+    "suggest",
     "to_intervals",
 ]
 
@@ -91,7 +92,8 @@ def catalog_of(tables: Mapping[str, pa.Table]) -> dict[str, list[str]]:
     }
 
 
-def _suggest(word: str, choices: Iterable[str]) -> str:
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean …?)`` with up to three close matches of ``word``, or nothing."""
     close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
     return f" (did you mean {', '.join(close)}?)" if close else ""
 
@@ -115,14 +117,14 @@ def resolve(names: Sequence[str], catalog: Mapping[str, Sequence[str]]) -> list[
         if dot:
             if msg not in catalog:
                 problems.append(
-                    f"unknown message {msg!r} in {name!r}{_suggest(msg, catalog)}"
+                    f"unknown message {msg!r} in {name!r}{suggest(msg, catalog)}"
                     if catalog
                     else f"unknown signal {name!r} (no signals available)"
                 )
             elif sig not in catalog[msg]:
                 problems.append(
                     f"unknown signal {name!r}: message {msg} has no signal {sig!r}"
-                    f"{_suggest(sig, catalog[msg])}"
+                    f"{suggest(sig, catalog[msg])}"
                 )
             else:
                 refs.append(SignalRef(msg, sig, name))
@@ -134,7 +136,7 @@ def resolve(names: Sequence[str], catalog: Mapping[str, Sequence[str]]) -> list[
             cands = ", ".join(f"{m}.{name}" for m in where)
             problems.append(f"ambiguous signal {name!r}: candidates {cands}")
         else:
-            problems.append(f"unknown signal {name!r}{_suggest(name, [*owners, *qualified])}")
+            problems.append(f"unknown signal {name!r}{suggest(name, [*owners, *qualified])}")
     if problems:
         raise CommandError("; ".join(problems))
     return refs

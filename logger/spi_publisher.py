@@ -29,7 +29,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -46,13 +45,13 @@ from logger.bus_reader import Batch, BusReader
 from logger.bus_stats import GatewayStats
 from logger.config import Config
 from logger.errors import ConfigError
+from logger.mqtt import publish_topic
 from spi.catalog import Catalog, CatalogSignal, load_catalog_source, signal_type
 from spi.types import SpiType
 from spi.wire import Record, Value, encode_batch
 
-_log = logging.getLogger("logger.gateway")
+_log = logging.getLogger(__name__)
 
-_COUNT = struct.Struct("<I")
 _JOIN_S = 15.0
 
 
@@ -135,21 +134,6 @@ def load_setup(cfg: Config) -> SpiSetup:
     return SpiSetup(catalog, codec, slots, g.spi_mode, g.spi_interval_ms / 1000.0)
 
 
-def spi_topic(cfg: Config, source: str) -> str:
-    template = cfg.gateway.spi_topic
-    try:
-        topic = template.format(vin=cfg.vin, source=source)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ConfigError(
-            "gateway.spi_topic", f"only {{vin}} and {{source}} may be filled in, got {template!r}"
-        ) from exc
-    if not topic or any(c in topic for c in "+#\0"):
-        raise ConfigError(
-            "gateway.spi_topic", f"{topic!r} (bus {source!r}) is not a topic one can publish to"
-        )
-    return topic
-
-
 def _same(a: Value, b: Value) -> bool:
     return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a + b))
 
@@ -168,7 +152,7 @@ class _Bus:
     def __init__(self, reader: BusReader, topic: str) -> None:
         self.reader = reader
         self.topic = topic
-        self.pending: list[bytes] = []
+        self.pending: list[Batch] = []  # CANP batches of this bus not decoded yet
         self.pending_frames = 0
         self.latest: dict[int, tuple[CatalogSignal, Value, int]] = {}  # id → (sig, value, ts)
         self.changed: set[int] = set()  # ids updated by the last decoding round (change mode)
@@ -197,7 +181,15 @@ class SpiPublisher:
         self.setup = setup if setup is not None else load_setup(cfg)
         self.bound = cfg.gateway.buffer_frames
         self._enqueue = enqueue
-        self._buses = {r.name: _Bus(r, spi_topic(cfg, r.name)) for r in readers}
+        self._buses = {
+            r.name: _Bus(
+                r,
+                publish_topic(
+                    "gateway.spi_topic", cfg.gateway.spi_topic, vin=cfg.vin, source=r.name
+                ),
+            )
+            for r in readers
+        }
         self._cond = threading.Condition()
         self._stopping = False
         self.thread = threading.Thread(target=self._run, name="gateway-spi", daemon=True)
@@ -207,13 +199,12 @@ class SpiPublisher:
         """Queue a CANP batch of ``batch.reader`` for decoding (called by its reader thread)."""
         bus = self._buses[batch.reader.name]
         with self._cond:
-            bus.pending.append(batch.payload)
+            bus.pending.append(batch)
             bus.pending_frames += batch.frames
             while bus.pending_frames > self.bound and len(bus.pending) > 1:
                 old = bus.pending.pop(0)
-                n: int = _COUNT.unpack_from(old, 4)[0]
-                bus.pending_frames -= n
-                bus.dropped += n
+                bus.pending_frames -= old.frames
+                bus.dropped += old.frames
             if self.setup.mode == "change":
                 self._cond.notify()
 
@@ -255,8 +246,8 @@ class SpiPublisher:
                 taken = [(b, b.pending) for b in self._buses.values() if b.pending]
                 for bus, _ in taken:
                     bus.pending, bus.pending_frames = [], 0
-            for bus, payloads in taken:
-                self._decode(bus, payloads)
+            for bus, batches in taken:
+                self._decode(bus, [b.payload for b in batches])
             for bus in self._buses.values():
                 if interval:
                     self._publish_all(bus)

@@ -118,10 +118,6 @@ class StoreIndex:
         with self._lock:
             return sorted(self._tables)
 
-    def __contains__(self, file: object) -> bool:
-        with self._lock:
-            return isinstance(file, StoredFile) and file.path in self._paths
-
     @property
     def count(self) -> int:
         with self._lock:
@@ -146,10 +142,6 @@ class StoreIndex:
         """The ``n`` most recently written files (highest ``seq``) across tables, newest first."""
         with self._lock:
             return heapq.nlargest(n, self._all.files, key=lambda f: f.seq)
-
-    def is_leased(self, file: StoredFile) -> bool:
-        with self._lock:
-            return bool(self._leases.get(file.path))
 
     @contextmanager
     def lease(self, files: Iterable[StoredFile]) -> Iterator[list[StoredFile]]:

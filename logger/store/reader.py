@@ -146,7 +146,7 @@ class FileReader:
         read_columns = wanted if time_column in wanted else [*wanted, time_column]
         if reordered:
             read_columns = [*read_columns, TIE_COLUMN]
-        missing = [c for c in read_columns if c not in footer.schema.names]
+        missing = [c for c in read_columns if c not in names]
         if missing:
             raise StoreReadError(path, f"no column(s) {missing} in the file")
         if chosen.size == 0:

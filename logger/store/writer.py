@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from logger.config import ParquetConfig
 from logger.errors import StoreError, StoreWriteError
-from logger.plugin import TableChunk, WriteHints
+from logger.plugin import TableChunk, WriteHints, in_time_order
 from logger.store.crypto import StoreCrypto
 from logger.store.layout import (
     TIE_COLUMN,
@@ -169,7 +169,7 @@ class FileWriter:
         encoding = dict(hints.column_encoding)
         if hints.sort_by:
             # Readers restore time order; _tie keeps the order of rows with equal times.
-            table = table.take(pc.sort_indices(table.column(time_column)))  # stable
+            table = in_time_order(table, time_column)
             table = table.append_column(TIE_COLUMN, tie_ranks(table.column(time_column)))
             table = sort_row_groups(table, hints.sort_by, self._cfg.row_group_rows)
         if hints.time_unit is not None:

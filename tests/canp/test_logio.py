@@ -21,7 +21,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from canp.exporter import channel_numbers, export_table
-from canp.importer import LogImporter, bus_name, detect_format
+from canp.importer import LogImporter, bus_name
+from canp.logread import detect_format
 from canp.plugin import CanpPlugin
 from canp.schema import FRAMES, TIME_COLUMN, FrameColumns
 from logger.channel import ChannelServer, QueryService

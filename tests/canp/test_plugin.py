@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from canp.plugin import FRAME_ROWS, FRAMES_HINTS, CanpPlugin, CanpQuery
+from canp.plugin import FRAMES_HINTS, CanpPlugin, CanpQuery
 from canp.schema import (
     CAN_EFF_FLAG,
     CAN_ERR_FLAG,
@@ -29,7 +29,7 @@ from canp.wire import encode_columns, encode_messages
 from logger.config import EncryptionConfig, ExchangeConfig, ParquetConfig
 from logger.errors import Code, CommandError, ConfigError, PluginError, StoreError
 from logger.message import MessageBatch
-from logger.plugin import QUARANTINE, QUARANTINE_SCHEMA, TableChunk, WriteHints
+from logger.plugin import FRAME_ROWS, QUARANTINE, QUARANTINE_SCHEMA, TableChunk, WriteHints
 from logger.query import END_MARK, Answerer, StoreSource
 from logger.raw import RawPlugin
 from logger.store import ParquetStore
@@ -345,14 +345,21 @@ def sorted_rows(table: pa.Table) -> list[tuple[object, ...]]:
     return sorted(tuple(r.values()) for r in table.to_pylist())
 
 
-def test_store_round_trip_returns_the_same_frames_in_time_order(tmp_path: Path) -> None:
+def store_overlapping_batches(store: ParquetStore) -> list[pa.Table]:
+    """Encode and store :func:`two_overlapping_batches`; their ``frames`` tables, in order."""
     p = plugin()
-    store = make_store(tmp_path, row_group_rows=300)
     encoded = []
     for b in two_overlapping_batches():
         chunks = p.encode(b)
         encoded.append(frames_table(chunks))
         store_chunks(store, chunks)
+    return encoded
+
+
+def test_store_round_trip_returns_the_same_frames_in_time_order(tmp_path: Path) -> None:
+    p = plugin()
+    store = make_store(tmp_path, row_group_rows=300)
+    encoded = store_overlapping_batches(store)
     files = store.files("frames")
     assert len(files) == 2
     for f, original in zip(files, encoded, strict=True):
@@ -426,14 +433,8 @@ def answer(store: ParquetStore, command: str) -> tuple[pa.Table, bytes]:
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_queries_over_overlapping_files_answer_in_time_order(tmp_path: Path, mode: str) -> None:
-    p = plugin()
     store = make_store(tmp_path, row_group_rows=256)
-    everything = []
-    for b in two_overlapping_batches():
-        chunks = p.encode(b)
-        everything.append(frames_table(chunks))
-        store_chunks(store, chunks)
-    all_frames = pa.concat_tables(everything)
+    all_frames = pa.concat_tables(store_overlapping_batches(store))
     start_ms, end_ms = T0 // MS + 100, T0 // MS + 500
     command = f"{mode}-{start_ms}-{end_ms};bus=can1;id=0x100-0x1FF"
     out, end = answer(store, command)

@@ -51,6 +51,12 @@ def drain(bus: can.BusABC, timeout: float = 0.0) -> list[can.Message]:
     return out
 
 
+def replayed(path: Path) -> list[can.Message]:
+    """Every frame of a ``fast`` replay of ``path``."""
+    with ReplayBus(path, "fast") as bus:
+        return drain(bus)
+
+
 def same_frames(got: list[can.Message], want: list[can.Message], tolerance: float) -> None:
     assert len(got) == len(want)
     for g, w in zip(got, want, strict=True):
@@ -85,13 +91,7 @@ def test_fast_replay_of_each_format_keeps_frames_and_original_timestamps(
 def test_mf4_replay(tmp_path: Path) -> None:
     pytest.importorskip("asammdf")
     frames = sample_frames()
-    path = write_log(tmp_path / "drive.mf4", frames)
-    bus = ReplayBus(path, "fast")
-    try:
-        got = drain(bus)
-    finally:
-        bus.shutdown()
-    same_frames(got, frames, 1e-6)
+    same_frames(replayed(write_log(tmp_path / "drive.mf4", frames)), frames, 1e-6)
 
 
 def test_gzip_compressed_asc_keeps_absolute_times(tmp_path: Path) -> None:
@@ -99,12 +99,7 @@ def test_gzip_compressed_asc_keeps_absolute_times(tmp_path: Path) -> None:
     plain = write_log(tmp_path / "drive.asc", frames)
     packed = tmp_path / "drive.asc.gz"
     packed.write_bytes(gzip.compress(plain.read_bytes()))
-    bus = ReplayBus(packed, "fast")
-    try:
-        got = drain(bus)
-    finally:
-        bus.shutdown()
-    same_frames(got, frames, 1e-5)
+    same_frames(replayed(packed), frames, 1e-5)
 
 
 def test_fd_and_remote_frames_survive_a_replay(tmp_path: Path) -> None:
@@ -115,11 +110,7 @@ def test_fd_and_remote_frames_survive_a_replay(tmp_path: Path) -> None:
         can.Message(timestamp=T0 + 0.002, arbitration_id=0x1FFFFFFF, is_extended_id=True,
                     data=b"\xff" * 12, is_fd=True),
     ]  # fmt: skip
-    bus = ReplayBus(write_log(tmp_path / "fd.log", frames), "fast")
-    try:
-        got = drain(bus)
-    finally:
-        bus.shutdown()
+    got = replayed(write_log(tmp_path / "fd.log", frames))
     assert [(m.is_fd, m.bitrate_switch, m.error_state_indicator) for m in got] == [
         (True, True, True),
         (False, False, False),
@@ -151,7 +142,6 @@ def test_realtime_replay_keeps_the_logs_timing(tmp_path: Path) -> None:
     # Never before its time: lower bounds only (1e-5 s: the log's microsecond rounding).
     for i, dt in enumerate(offsets):
         assert arrived[i] - started >= dt - 1e-5
-    assert arrived[-1] - started >= offsets[-1] - 1e-5
     same_frames(got, frames, 1e-6)
 
 
@@ -244,11 +234,7 @@ def test_relative_times_are_kept_and_warned_about(
 ) -> None:
     path = tmp_path / "relative.log"
     path.write_text("(0.500000) can0 123#01\n(0.750000) can0 124#02\n", encoding="utf-8")
-    bus = ReplayBus(path, "fast")
-    try:
-        assert [m.timestamp for m in drain(bus)] == [0.5, 0.75]
-    finally:
-        bus.shutdown()
+    assert [m.timestamp for m in replayed(path)] == [0.5, 0.75]
     assert any("relative times" in r.getMessage() for r in caplog.records)
 
 
@@ -276,11 +262,7 @@ def test_real_logs_replay_like_python_can_reads_them(name: str) -> None:
         want = list(reader)
     finally:
         reader.stop()
-    bus = ReplayBus(path, "fast")
-    try:
-        got = drain(bus)
-    finally:
-        bus.shutdown()
+    got = replayed(path)
     assert len(got) == len(want) > 0
     assert [(m.timestamp, m.arbitration_id, bytes(m.data)) for m in got] == [
         (m.timestamp, m.arbitration_id, bytes(m.data)) for m in want

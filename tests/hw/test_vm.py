@@ -84,11 +84,12 @@ def test_a_missing_program_is_named_with_how_to_install_it(
 
 
 def test_main_reports_a_missing_piece_with_the_runner_status(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
     assert vm.main(["--vm", "true"]) == vm.EXIT_RUNNER
+    assert any("vng is not installed" in r.getMessage() for r in caplog.records)
 
 
 def test_main_needs_a_command() -> None:

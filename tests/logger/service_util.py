@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -87,3 +89,14 @@ def wait_until(
 def captured(service: Service, count: int, exchange: str = "raw") -> None:
     ring = service.exchanges[exchange].ring
     wait_until(lambda: ring.counters.accepted >= count, what=f"{count} messages captured")
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``sdvlog ARGS...`` in a child process (text output captured; 120 s at most)."""
+    return subprocess.run(
+        [sys.executable, "-m", "logger.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

@@ -6,8 +6,6 @@ import base64
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +21,7 @@ from logger.service import file_metadata
 from logger.store.crypto import read_table
 from logger.store.store import ParquetStore
 from tests.brokers import MosquittoProcess, numbered, publish
-from tests.logger.service_util import WAIT_S, ask, running, service_config
+from tests.logger.service_util import WAIT_S, ask, run_cli, running, service_config
 
 BASE_NS = 1_700_000_000_000_000_000
 KEY_HEX = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -49,16 +47,6 @@ def write_raw_store(
         )
         store.publish(store.write(plugin.encode(batch)))
     return store
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "logger.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_offline_query_every_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import itertools
 import logging
 import struct
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,6 +28,7 @@ from logger.config import BusConfig, Config, GatewayConfig
 from logger.errors import ConfigError
 from logger.gateway import Gateway
 from tests.brokers import BrokerAddress, MosquittoProcess, Received, Subscriber
+from tests.logger.service_util import run_cli
 
 VIN = "TESTVIN0000000001"
 TOPIC = f"vehicle/{VIN}/canp/#"
@@ -344,7 +343,7 @@ def test_frames_beyond_the_buffer_bound_are_dropped_counted_and_logged_once(
     ch = new_channel()
     msgs = mixed_frames(1500)
     cfg = config(address, virtual("can0", ch), batch_frames=100, buffer_frames=1000)
-    caplog.set_level(logging.WARNING, logger="logger.gateway")
+    caplog.set_level(logging.WARNING, logger="logger.bus_reader")
     with running(cfg, address) as gw, sender(ch) as tx:
         send_all(tx, msgs)
 
@@ -441,7 +440,7 @@ def flaky_bus(channel: str) -> BusConfig:
 def test_a_failed_bus_is_reopened_and_the_gap_reported(
     mosquitto: MosquittoProcess, flaky: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="logger.gateway")
+    caplog.set_level(logging.INFO, logger="logger.bus_reader")
     address = mosquitto.address
     before, after = mixed_frames(20), mixed_frames(20, T0 + 60)
     cfg = config(address, flaky_bus(flaky), batch_ms=1)
@@ -579,16 +578,6 @@ def write_log(path: Path, msgs: list[can.Message]) -> Path:
     return path
 
 
-def sdvlog(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "logger.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_cli_replays_a_log_to_the_broker_until_replayed(
     mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:
@@ -601,7 +590,7 @@ def test_cli_replays_a_log_to_the_broker_until_replayed(
         encoding="utf-8",
     )
     with Subscriber(mosquitto.address, TOPIC) as sub:
-        done = sdvlog("gateway", "-c", str(conf), "--until-replayed")
+        done = run_cli("gateway", "-c", str(conf), "--until-replayed")
         assert done.returncode == 0, done.stderr
         got = wait_frames(sub, len(msgs))
     assert f"can1: {len(msgs)} frames replayed, {len(msgs)} confirmed" in done.stdout
@@ -616,9 +605,9 @@ def test_cli_with_the_embedded_broker(tmp_path: Path) -> None:
         f'[[bus]]\nname = "can0"\nreplay = "{log}"\npace = "fast"\n',
         encoding="utf-8",
     )
-    refused = sdvlog("gateway", "-c", str(conf), "--until-replayed")
+    refused = run_cli("gateway", "-c", str(conf), "--until-replayed")
     assert refused.returncode == 1 and "embedded_port" in refused.stderr
-    started = sdvlog("gateway", "-c", str(conf), "--until-replayed", "--start-broker")
+    started = run_cli("gateway", "-c", str(conf), "--until-replayed", "--start-broker")
     assert started.returncode == 0, started.stderr
     assert "5 frames replayed, 5 confirmed" in started.stdout
 
@@ -626,7 +615,7 @@ def test_cli_with_the_embedded_broker(tmp_path: Path) -> None:
 def test_cli_without_buses_says_so(tmp_path: Path) -> None:
     conf = tmp_path / "gw.toml"
     conf.write_text('[broker]\nurl = "mqtt://127.0.0.1:1"\n', encoding="utf-8")
-    done = sdvlog("gateway", "-c", str(conf))
+    done = run_cli("gateway", "-c", str(conf))
     assert done.returncode == 1 and "no [[bus]]" in done.stderr
 
 

@@ -1,6 +1,6 @@
-"""How joint (signal) queries read their tables: only the columns the plugin names, files read
-concurrently, and pieces concatenated without sorting when they do not overlap. Every answer must
-equal the general path's (all columns, :func:`merge_in_time` over the pieces)."""
+"""How joint (signal) queries read their tables: only the columns the plugin names, and pieces
+concatenated without sorting when they do not overlap. Every answer must equal the general
+path's (all columns, :func:`merge_in_time` over the pieces)."""
 
 from __future__ import annotations
 

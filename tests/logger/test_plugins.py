@@ -12,7 +12,6 @@ import pytest
 from logger.config import ExchangeConfig
 from logger.errors import PluginError
 from logger.message import MessageBatch
-from logger.plugin import StreamPlugin
 from logger.plugins import PluginRegistry
 from logger.raw import RawPlugin
 
@@ -114,4 +113,5 @@ def test_raw_plugin_rows() -> None:
     assert chunk.table.to_pylist()[0] == {"key": 5, "topic": "a/b", "payload": b"\x00\x01"}
     with pytest.raises(PluginError):
         PluginRegistry(eps=[]).get("bogus")
-    assert isinstance(plugin, StreamPlugin)
+    query = plugin.parse_command("sync-0-1;limit=3")
+    assert (query.table, query.time_column, query.limit) == ("raw", "key", 3)

@@ -158,7 +158,9 @@ def test_steady_traffic_is_not_mistaken_for_a_small_window(
     r.start()
     try:
         i = 0
+        deadline = time.monotonic() + 30
         while len(sink.batches) < 4:  # messages keep coming right up to every age flush
+            assert time.monotonic() < deadline, "the ring did not flush by age"
             fill(r, 1, i, mids=True)
             i += 1
             time.sleep(0.001)  # the traffic's own pace, not synchronisation

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from logger.client import parse_end, read_frame
+from logger.command import parse_command
+from logger.config import ExchangeConfig
+from logger.errors import Code
+from logger.message import MessageBatch
+from logger.plugin import Query
+from logger.query import Answerer, StoreSource
+from logger.raw import RawPlugin
 from logger.store import ParquetStore, StoredFile
 from tests.store.util import (
     BASE_NS,
@@ -80,3 +88,31 @@ def test_everything_protected_keeps_everything(tmp_path: Path) -> None:
     files = fill(store, 3)
     assert store.enforce_retention(lambda f: True) == []
     assert store.file_count == 3 and all(f.path.exists() for f in files)
+
+
+class RetentionAfterSnapshot(StoreSource):
+    """A source whose store's retention runs right after the query took its snapshot."""
+
+    def snapshot(
+        self, table: str, start_ns: int, end_ns: int
+    ) -> tuple[list[StoredFile], list[MessageBatch]]:
+        found, memory = super().snapshot(table, start_ns, end_ns)
+        self.store.enforce_retention(lambda f: False)
+        return found, memory
+
+
+def test_a_query_skips_files_deleted_between_its_snapshot_and_its_lease(tmp_path: Path) -> None:
+    store = make_store(tmp_path, file_count=2)
+    files = [
+        f
+        for i in range(3)
+        for f in write_published(store, [chunk(evenly(BASE_NS + i * MINUTE_NS, 10, 1000))])
+    ]
+    plugin = RawPlugin(ExchangeConfig(name="can"))
+    source = RetentionAfterSnapshot("can", plugin, store)
+    query = Query(parse_command(f"sync-0-{(1 << 63) - 1}"), "frames", "ts")
+    *frames, end = Answerer(source).answer(query)
+    assert not files[0].path.exists()  # deleted after the snapshot named it
+    assert parse_end(end)[:2] == (Code.OK, Code.NONE)  # a file gone is not a decode error
+    times = [t for frame in frames for t in read_frame(frame).column("ts").to_pylist()]
+    assert times == [t for f in files[1:] for t in evenly(f.first_ns, 10, 1000).tolist()]
