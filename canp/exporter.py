@@ -63,6 +63,7 @@ from canp.schema import (
 )
 from dbc.bits import binary_parts
 from logger.errors import ConfigError, SdvLoggerError
+from logger.plugin import in_time_order
 
 log = logging.getLogger(__name__)
 
@@ -267,12 +268,7 @@ def _frames_table(table: pa.Table) -> pa.Table:
             f"not CAN frames (no column {', '.join(missing)}; got {', '.join(table.column_names)}): "
             "export reads a CANP exchange"
         )
-    table = table.select(FRAMES_SCHEMA.names)
-    if table.num_rows > 1:
-        ts = table.column(TIME_COLUMN)
-        if not pc.all(pc.greater_equal(ts.slice(1), ts.slice(0, table.num_rows - 1))).as_py():
-            table = table.take(pc.sort_indices(ts))  # stable
-    return table
+    return in_time_order(table.select(FRAMES_SCHEMA.names), TIME_COLUMN)
 
 
 def export_table(

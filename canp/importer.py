@@ -72,7 +72,7 @@ from logger.config import Config, ExchangeConfig, ParquetConfig
 from logger.errors import ConfigError
 from logger.plugin import TableChunk
 from logger.service import file_metadata
-from logger.store.recovery import exchange_metadata
+from logger.store.recovery import exchange_metadata, held_time_unit
 from logger.store.split import round_to_unit
 from logger.store.store import ParquetStore
 
@@ -141,7 +141,7 @@ class LogImporter:
                 f"exchange {exchange!r} under {self.parquet.dir} holds "
                 f"{stored['sdvlog.plugin']!r} data, not {PLUGIN!r}: import into another exchange",
             )
-        held = stored.get("sdvlog.time_unit", "ns" if stored else None)
+        held = held_time_unit(stored)
         if time_unit is not None and held is not None and held != time_unit:
             raise ConfigError(
                 "--time-unit",

@@ -39,6 +39,7 @@ from typing import Literal
 import can
 from can.io.generic import MessageReader
 
+from canp.logtime import RELATIVE_BEFORE_S
 from hw.bus import BusError
 from logger.config import BusConfig
 from logger.errors import ConfigError
@@ -47,9 +48,6 @@ _log = logging.getLogger(__name__)
 
 Pace = Literal["realtime", "fast"]
 PACES: tuple[Pace, ...] = ("realtime", "fast")
-
-RELATIVE_BEFORE = 946_684_800.0
-"""2000-01-01T00:00:00Z: a log whose first timestamp is earlier records relative times."""
 
 
 def _is_asc(path: Path) -> bool:
@@ -140,7 +138,7 @@ class ReplayBus(can.BusABC):
             ) from exc
         if first is None:
             _log.warning("%s: the log holds no frames", self.path)
-        elif first.timestamp < RELATIVE_BEFORE:
+        elif first.timestamp < RELATIVE_BEFORE_S:
             _log.warning(
                 "%s: the log records relative times (first frame at %.6f s): replayed frames "
                 "carry those, not wall-clock times",

@@ -2,7 +2,7 @@
 
 The thread calls ``bus.recv(timeout)`` and never waits for the broker. It collects frames into a
 batch that is closed when it holds ``batch_frames`` frames or its first frame is ``batch_s``
-old, whichever comes first, encodes it as one CANP payload (:func:`canp.wire.encode_messages`)
+old, whichever comes first, encodes it as one CANP payload (:func:`canp.wire.message_columns`, :func:`canp.wire.encode_columns`)
 and hands it to the gateway's queue. A bus whose backlog (frames read and not yet confirmed by
 the broker) reaches its bound drops the frames it reads beyond it: counted, and logged once per
 burst.
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import can
 
-from canp.wire import decode_payloads, encode_messages
+from canp.wire import encode_columns, message_columns
 from hw.bus import BusError, bitrates, describe, frame_bits, frame_bits_columns, open_bus
 from hw.replay import ReplayBus
 from logger.burstlog import BurstLogger
@@ -249,10 +249,9 @@ class BusReader:
 
     def _flush(self, batch: list[can.Message]) -> None:
         if batch:
-            payload = encode_messages(batch)
-            frames = decode_payloads([payload]).frames  # vectorised: the bus load of the batch
+            frames = message_columns(batch)
             self._count_bits(*frame_bits_columns(frames.can_id, frames.flags, frames.lengths))
-            self._enqueue(Batch(self, payload, len(batch)))
+            self._enqueue(Batch(self, encode_columns(frames), len(batch)))
 
     def _count_bits(self, nominal: int, data: int) -> None:
         self.bits_nominal += nominal

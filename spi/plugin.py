@@ -49,6 +49,7 @@ from logger.plugin import (
     StreamPlugin,
     TableChunk,
     WriteHints,
+    frame_slices,
     parse_basic,
     quarantine_rows,
 )
@@ -63,7 +64,6 @@ TIME_COLUMN = "ts"
 SOURCE_COLUMN = "source"
 UPDATED_COLUMN = "updated"
 BASE_COLUMNS = (TIME_COLUMN, SOURCE_COLUMN, UPDATED_COLUMN)
-FRAME_ROWS = 65536
 SELECTORS = frozenset({"sig", "limit"})
 LATER_SELECTORS = frozenset({"msg", "where", "out"})
 SPI_HINTS = WriteHints(column_encoding=MappingProxyType({TIME_COLUMN: "DELTA_BINARY_PACKED"}))
@@ -273,8 +273,7 @@ class SpiPlugin(StreamPlugin):
                 chosen = self._select(table, signals) if signals else table
             except (KeyError, pa.ArrowException) as exc:
                 raise PluginError(f"not an spi table ({table.column_names}): {exc}") from exc
-            for offset in range(0, chosen.num_rows, FRAME_ROWS):
-                yield chosen.slice(offset, FRAME_ROWS)
+            yield from frame_slices(chosen)
 
     def _select(self, table: pa.Table, signals: tuple[str, ...]) -> pa.Table:
         """``ts``, ``source``, ``updated`` (cut to ``signals``) and the signal columns, rows with any."""

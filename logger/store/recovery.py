@@ -165,3 +165,12 @@ def exchange_metadata(root: Path) -> dict[str, str]:
                 if k.startswith(b"sdvlog.")
             }
     return {}
+
+
+TIME_UNIT_KEY = "sdvlog.time_unit"
+
+
+def held_time_unit(metadata: dict[str, str]) -> str | None:
+    """The time unit an exchange's files hold, from :func:`exchange_metadata` (files written
+    before the key existed hold int64 ns); None when there is no readable file."""
+    return metadata.get(TIME_UNIT_KEY, "ns") if metadata else None

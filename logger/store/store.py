@@ -28,13 +28,19 @@ from logger.store.crypto import StoreCrypto
 from logger.store.index import StoreIndex
 from logger.store.layout import StoredFile
 from logger.store.reader import FileReader
-from logger.store.recovery import RecoveryReport, exchange_metadata, scan, stored_exchanges
+from logger.store.recovery import (
+    TIME_UNIT_KEY,
+    RecoveryReport,
+    exchange_metadata,
+    held_time_unit,
+    scan,
+    stored_exchanges,
+)
 from logger.store.writer import FileWriter
 
 log = logging.getLogger(__name__)
 __all__ = ["ParquetStore", "RecoveryReport", "stored_exchanges"]
 
-TIME_UNIT_KEY = "sdvlog.time_unit"
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
 _RETENTION_STEP = 256
@@ -99,8 +105,7 @@ class ParquetStore:
 
     def _check_time_unit(self) -> None:
         """Every file of an exchange stores its times the same way (else SQL readers fail)."""
-        stored = exchange_metadata(self.root)
-        held = stored.get(TIME_UNIT_KEY, "ns") if stored else None
+        held = held_time_unit(exchange_metadata(self.root))
         if self._time_unit is not None and held is not None and held != self._time_unit:
             raise StoreError(
                 f"store {self.root}: its files hold times in {held}, this configuration in "

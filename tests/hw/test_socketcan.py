@@ -183,7 +183,7 @@ def test_remote_and_error_frames_from_cansend_keep_their_flags(
 def test_interface_down_and_up_while_capturing_is_recovered_and_the_gap_reported(
     tmp_path: Path, mosquitto: MosquittoProcess, vcan: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="logger.gateway")
+    caplog.set_level(logging.WARNING, logger="logger.bus_reader")
     count = 300
     numbered = ["-I", "i", "-D", "i", "-L", "8"]  # 11-bit ids and data counting up
     with (
