@@ -6,22 +6,24 @@ under ``<dir>/<exchange>/frames/...``, with the file metadata of a CANP exchange
 (:func:`logger.service.file_metadata`, ``sdvlog.plugin = "canp"``) plus where the frames came from
 (``sdvlog.source_file``, ``sdvlog.source_format``, ``sdvlog.time_anchor``).
 
-Memory stays bounded: messages are read in steps of :data:`canp.logread.READ_STEP` and written as one durable
-batch per :data:`CHUNK_FRAMES` frames. python-can hands out one ``Message`` object per frame, so
-reading is a Python loop; it only collects each message's fields in a tuple, and everything after
-that (flags, ids, payload buffers, bus names, time conversion) is done on whole chunks with numpy.
+Memory stays bounded: messages are read in steps of :data:`canp.logread.READ_STEP` and written as
+one durable batch per :data:`CHUNK_FRAMES` frames. python-can hands out one ``Message`` object per
+frame, so reading is a Python loop; it only collects each message's fields in a tuple, and
+everything after that (flags, ids, payload buffers, bus names, time conversion) is done on whole
+chunks with numpy.
 
 Rules:
 
-* **Format** (:mod:`canp.logread`): recognised by content first (``LOGG`` → BLF, ``MDF``/``UnFinMF`` → MF4, the first
-  text lines for ASC, TRC, candump ``-L`` and python-can CSV), by the extension otherwise. Known
-  formats python-can cannot read (BUSMASTER logs, PEAK and SavvyCAN CSV exports, candump's default
-  layout) are refused up front with what the file looks like.
-* **Time** (:mod:`canp.logtime`): timestamps are rounded to the microsecond (python-can gives float seconds, which at
-  today's epoch times resolve about 0.24 µs). A log whose times are relative (every ASC, read as
-  offsets from its start; any other log whose first time is before 2000) is anchored: time 0 is
-  ``--start`` when given, else the ASC header's ``Begin Triggerblock <date>`` or ``date <date>``,
-  else the file's mtime taken as the time of its last frame. Naive dates are local time.
+* **Format** (:mod:`canp.logread`): recognised by content first (``LOGG`` → BLF, ``MDF``/``UnFinMF``
+  → MF4, the first text lines for ASC, TRC, candump ``-L`` and python-can CSV), by the extension
+  otherwise. Known formats python-can cannot read (BUSMASTER logs, PEAK and SavvyCAN CSV exports,
+  candump's default layout) are refused up front with what the file looks like.
+* **Time** (:mod:`canp.logtime`): timestamps are rounded to the exchange's ``time_unit`` (default
+  the microsecond: python-can gives float seconds, which at today's epoch resolve about 0.24 µs). A
+  log whose times are relative (every ASC, read as offsets from its start; any other log whose first
+  time is before 2000) is anchored: time 0 is ``--start`` when given, else the ASC header's ``Begin
+  Triggerblock <date>`` or ``date <date>``, else the file's mtime taken as the time of its last
+  frame. Naive dates are local time.
 * **Bus names**: ``--bus`` when given; else the log's channel: a name as it is (candump's
   ``can0``), a number ``n`` in the log's own numbering as ``can<n>`` (python-can subtracts 1 from
   ASC and BLF channels; that is undone, so ASC channel ``0`` is ``can0`` and BLF channel 1 is
