@@ -40,7 +40,7 @@ from bench.profile import Profiler, render, summarise
 from bench.report import Report
 from canp.importer import LogImporter
 from canp.schema import FRAMES, TIME_COLUMN, FrameColumns
-from canp.wire import message_columns
+from canp.wire import decode_payloads, encode_messages
 from dbc.codec import DatabaseCodec
 from dbc.load import load_database
 from dbc.schema import is_j1939
@@ -83,7 +83,7 @@ TARGET_RATE = 2_000_000.0
 def frames_table(messages: Iterable[can.Message], bus: str = "can0") -> pa.Table:
     """A ``frames`` table (:data:`canp.schema.FRAMES_SCHEMA`) of python-can messages, times
     rounded to the microsecond as the store keeps them."""
-    f = message_columns(messages)
+    f = decode_payloads([encode_messages(messages)]).frames
     return FrameColumns(round_to_unit(f.ts, "us"), f.can_id, f.flags, f.data).to_table(bus)
 
 

@@ -30,11 +30,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import can
-import numpy as np
-import numpy.typing as npt
 from can.util import dlc2len, len2dlc
 
-from canp.schema import CAN_EFF_FLAG, CAN_ERR_FLAG, CAN_RTR_FLAG, FLAG_BRS, FLAG_FD
 from logger.config import BusConfig, BusOption
 from logger.errors import ConfigError, SdvLoggerError
 
@@ -186,31 +183,6 @@ def frame_bits(msg: can.Message) -> tuple[int, int]:
         return (nominal, data) if msg.bitrate_switch else (nominal + data, 0)
     n = 0 if msg.is_remote_frame else min(len(msg.data), 8)
     return (_CLASSIC_EXTENDED if msg.is_extended_id else _CLASSIC_BASE) + 8 * n, 0
-
-
-#: CAN FD: the data length a frame of n bytes (0..64) occupies on the wire (padded to a DLC).
-_FD_PADDED = np.array([dlc2len(len2dlc(n)) for n in range(65)], np.int64)
-
-
-def frame_bits_columns(
-    can_id: npt.NDArray[np.uint32], flags: npt.NDArray[np.uint8], lengths: npt.NDArray[np.int32]
-) -> tuple[int, int]:
-    """:func:`frame_bits` summed over many frames at once (SocketCAN id flags in ``can_id``, the
-    CANP wire flags, data lengths): the total bits at the nominal and at the data bit rate."""
-    extended = (can_id & CAN_EFF_FLAG) != 0
-    n = np.minimum(lengths.astype(np.int64), 64)
-    classic = np.where(extended, _CLASSIC_EXTENDED, _CLASSIC_BASE) + 8 * np.where(
-        (can_id & CAN_RTR_FLAG) != 0, 0, np.minimum(n, 8)
-    )
-    padded = _FD_PADDED[n]
-    fd_data = np.where(padded <= _FD_SHORT_MAX, _FD_DATA_SHORT, _FD_DATA_LONG) + 8 * padded
-    fd_nominal = np.where(extended, _FD_NOMINAL_EXTENDED, _FD_NOMINAL_BASE)
-    fd = (flags & FLAG_FD) != 0
-    switched = fd & ((flags & FLAG_BRS) != 0)
-    counted = (can_id & CAN_ERR_FLAG) == 0  # error frames count 0 bits
-    nominal = np.where(fd, fd_nominal + np.where(switched, 0, fd_data), classic)
-    data = np.where(switched, fd_data, 0)
-    return int(nominal[counted].sum()), int(data[counted].sum())
 
 
 def frame_time(msg: can.Message, bitrate: int, data_bitrate: int) -> float:

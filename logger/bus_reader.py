@@ -2,7 +2,7 @@
 
 The thread calls ``bus.recv(timeout)`` and never waits for the broker. It collects frames into a
 batch that is closed when it holds ``batch_frames`` frames or its first frame is ``batch_s``
-old, whichever comes first, encodes it as one CANP payload (:func:`canp.wire.message_columns`, :func:`canp.wire.encode_columns`)
+old, whichever comes first, encodes it as one CANP payload (:func:`canp.wire.encode_messages`)
 and hands it to the gateway's queue. A bus whose backlog (frames read and not yet confirmed by
 the broker) reaches its bound drops the frames it reads beyond it: counted, and logged once per
 burst.
@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 import can
 
-from canp.wire import encode_columns, message_columns
-from hw.bus import BusError, bitrates, describe, frame_bits, frame_bits_columns, open_bus
+from canp.wire import encode_messages
+from hw.bus import BusError, bitrates, describe, frame_bits, open_bus
 from hw.replay import ReplayBus
 from logger.burstlog import BurstLogger
 from logger.bus_stats import (
@@ -220,13 +220,15 @@ class BusReader:
             now = time.monotonic()
             if msg is not None:
                 self.frames += 1
+                nominal, data = frame_bits(msg)
+                self.bits_nominal += nominal
+                self.bits_data += data
                 if self._gap_since is not None:
                     self._end_gap(now)
                 self._last_frame = now
                 if self.backlog + len(batch) >= bound:
                     self.dropped += 1
                     self._drop_log.hit()
-                    self._count_bits(*frame_bits(msg))  # batched frames count when flushed
                 else:
                     if not batch:
                         deadline = now + batch_s
@@ -249,13 +251,7 @@ class BusReader:
 
     def _flush(self, batch: list[can.Message]) -> None:
         if batch:
-            frames = message_columns(batch)
-            self._count_bits(*frame_bits_columns(frames.can_id, frames.flags, frames.lengths))
-            self._enqueue(Batch(self, encode_columns(frames), len(batch)))
-
-    def _count_bits(self, nominal: int, data: int) -> None:
-        self.bits_nominal += nominal
-        self.bits_data += data
+            self._enqueue(Batch(self, encode_messages(batch), len(batch)))
 
     def _read_failed(self, exc: Exception) -> None:
         self.close()

@@ -31,7 +31,7 @@ class BusStats:
     frames: int  # frames read
     fps: float  # frames/s over the last rate window (about a second)
     load_pct: float  # bus load over the last rate window, without stuff bits
-    bits_nominal: int  # all frames read (counted per batch as it is handed over): nominal-rate bits
+    bits_nominal: int  # all frames read: bits at the nominal bit rate
     bits_data: int  # ... and bits at the CAN FD data bit rate
     bus_time_s: float  # seconds of bus time those frames took
     dropped: int  # frames dropped because the backlog was full

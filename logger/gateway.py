@@ -3,7 +3,7 @@
 One reader thread per ``[[bus]]`` (:class:`logger.bus_reader.BusReader`) calls
 ``bus.recv(timeout)`` and never waits for the broker. It collects frames into a batch that is
 closed when it holds ``gateway.batch_frames`` frames or its first frame is ``gateway.batch_ms``
-old, whichever comes first, encodes it as one CANP payload (:func:`canp.wire.message_columns`, :func:`canp.wire.encode_columns`)
+old, whichever comes first, encodes it as one CANP payload (:func:`canp.wire.encode_messages`)
 and queues it. One publisher thread (:class:`logger.batch_publisher.BatchPublisher`) hands queued
 batches to paho in order (topic ``gateway.topic`` with ``{vin}`` and ``{bus}`` filled in, QoS
 ``gateway.qos``), keeping at most :data:`~logger.batch_publisher.MAX_INFLIGHT` messages (or the

@@ -7,18 +7,15 @@ import uuid
 from pathlib import Path
 
 import can
-import numpy as np
 import pytest
 from can.interfaces.virtual import VirtualBus
 
-from canp.wire import decode_payloads, encode_messages
 from hw.bus import (
     DEFAULT_BITRATE,
     DEFAULT_DATA_BITRATE,
     BusError,
     bitrates,
     frame_bits,
-    frame_bits_columns,
     frame_time,
     load_percent,
     open_bus,
@@ -190,25 +187,3 @@ def test_bus_load_of_a_known_mix() -> None:
     assert load_percent(nominal, data, 0.1, 500_000, 2_000_000) == pytest.approx(38.645)
     assert load_percent(nominal, data, 0.0, 500_000, 2_000_000) == 0.0
     assert DEFAULT_BITRATE == 500_000
-
-
-def test_frame_bits_of_columns_equal_the_sum_per_frame() -> None:
-    rng = np.random.default_rng(3)
-    frames = []
-    for _ in range(2000):
-        fd = bool(rng.integers(2))
-        frames.append(
-            msg(
-                int(rng.integers(65 if fd else 9)),
-                ext=bool(rng.integers(2)),
-                fd=fd,
-                brs=fd and bool(rng.integers(2)),
-                remote=not fd and rng.random() < 0.1,
-                error=rng.random() < 0.05,
-            )
-        )
-    columns = decode_payloads([encode_messages(frames)]).frames
-    want = tuple(sum(bits) for bits in zip(*map(frame_bits, frames), strict=True))
-    assert frame_bits_columns(columns.can_id, columns.flags, columns.lengths) == want
-    empty = np.empty(0, np.uint32), np.empty(0, np.uint8), np.empty(0, np.int32)
-    assert frame_bits_columns(*empty) == (0, 0)

@@ -387,7 +387,6 @@ def test_bus_load_counts_the_bits_of_a_known_frame_mix(mosquitto: MosquittoProce
     cfg = config(address, virtual("can0", ch, bitrate=250_000, data_bitrate=1_000_000))
     with running(cfg, address) as gw, sender(ch) as tx:
         send_all(tx, msgs)
-        # bits are counted per batch (vectorised) when it is handed over, within batch_ms
         assert gw.wait_until(lambda s: s.buses["can0"].published == len(msgs), WAIT_S)
         stats = gw.stats().buses["can0"]
     assert (stats.bits_nominal, stats.bits_data) == (nominal, data)
