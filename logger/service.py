@@ -82,7 +82,7 @@ class Service:
         self.gateway: Gateway | None = None
         self.exchanges: dict[str, Exchange] = {}
         self.queries = QueryService({})
-        self.channel = ChannelServer(cfg.query.url, self.queries)
+        self.channel = ChannelServer(cfg.query.url, self.queries, max_clients=cfg.query.max_clients)
         self.stopped = threading.Event()
         self._stop_requested = threading.Event()
 
@@ -139,6 +139,7 @@ class Service:
                 log.error("%s: stop failed: %s", exchange.name, exc)
             log.info("%s: final counters %s", exchange.name, exchange.stats())
         self.channel.stop()
+        log.info("query channel: final counters %s", self.channel.stats().as_dict())
         if self.broker is not None:
             self.broker.stop()
         self.stopped.set()
@@ -157,4 +158,5 @@ class Service:
         out: dict[str, object] = {name: ex.stats() for name, ex in self.exchanges.items()}
         if self.gateway is not None:
             out["gateway"] = self.gateway.stats().as_dict()
+        out["channel"] = self.channel.stats().as_dict()
         return out
