@@ -32,6 +32,7 @@ _INT64_MAX = (1 << 63) - 1
 #: (time, _tie) to get the rows back in their original order. Almost always 0, so it costs
 #: next to nothing on disk.
 TIE_COLUMN = "_tie"
+TIE_DOC = "order among rows with the same time: sort by (time, _tie) for the order they came in"
 
 
 @dataclass(frozen=True, eq=True)
