@@ -259,18 +259,19 @@ class FileWriter:
 
 
 def text_metadata(items: Mapping[str, str | bytes] | Mapping[bytes, bytes]) -> dict[bytes, bytes]:
-    """Key-value metadata as UTF-8 bytes; anything that is not UTF-8 text is refused, since
-    Parquet key-value metadata is text and some readers (polars) reject a file whose is not."""
+    """Key-value metadata as UTF-8 bytes. Parquet key-value metadata is text, and some readers
+    (polars) refuse a file whose is not: bytes that are not UTF-8 are refused; a ``str`` that
+    cannot be UTF-8 (a file name of undecodable bytes) keeps those as ``\\xNN`` escapes."""
     out: dict[bytes, bytes] = {}
     for key, value in items.items():
+        name = key if isinstance(key, bytes) else key.encode("utf-8", "backslashreplace")
+        raw = value if isinstance(value, bytes) else value.encode("utf-8", "backslashreplace")
         try:
-            name = key if isinstance(key, bytes) else key.encode("utf-8")
-            raw = value if isinstance(value, bytes) else value.encode("utf-8")
             name.decode("utf-8")
             raw.decode("utf-8")
-            out[name] = raw
-        except UnicodeError as exc:
+        except UnicodeDecodeError as exc:
             raise StoreError(f"metadata {key!r} is not UTF-8 text: {exc}") from exc
+        out[name] = raw
     return out
 
 
