@@ -8,7 +8,6 @@ import datetime as dt
 import os
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -16,6 +15,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from logger.store.layout import HOUR_NS, parse_path, partition, partition_hour
+from tests.store.engines import duckdb_rows, duckdb_source
 from tests.store.util import MINUTE_NS, chunk, evenly, make_store, write_published
 
 #: 2026-12-03 00:00 UTC
@@ -63,12 +63,11 @@ def test_duckdb_polars_and_pyarrow_type_hour_as_an_integer_and_date_alike(tmp_pa
         for ts in evenly(DAY_NS + h * HOUR_NS + MINUTE_NS, 5, 1000).tolist()
     )
 
-    sql = f"read_parquet('{frames}/**/*.parquet', hive_partitioning = true)"
-    types = duckdb.sql(f"SELECT DISTINCT typeof(hour), typeof(date) FROM {sql}").fetchall()
+    sql = duckdb_source(frames)
+    types = duckdb_rows(f"SELECT DISTINCT typeof(hour), typeof(date) FROM {sql}")
     assert types == [("BIGINT", "DATE")]
-    rows = duckdb.sql(f"SELECT ts, date, hour FROM {sql} ORDER BY ts").fetchall()
-    assert rows == want
-    early = duckdb.sql(f"SELECT DISTINCT hour FROM {sql} WHERE hour < 10 ORDER BY 1").fetchall()
+    assert duckdb_rows(f"SELECT ts, date, hour FROM {sql} ORDER BY ts") == want
+    early = duckdb_rows(f"SELECT DISTINCT hour FROM {sql} WHERE hour < 10 ORDER BY 1")
     assert [h for (h,) in early] == list(range(10))  # compared as numbers, not as text
 
     lazy = pl.scan_parquet(frames, hive_partitioning=True)
