@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from tests.brokers import free_port
 from tests.logger.service_util import run_cli
+from tests.mounts import tmpfs
 
 INFO_LOG = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ (INFO|DEBUG) ")
 DEMO_DBC = Path(__file__).resolve().parents[2] / "dbc" / "examples" / "demo.dbc"
@@ -62,23 +62,8 @@ def test_a_store_dir_through_a_regular_file(tmp_path: Path) -> None:
 
 @pytest.fixture
 def read_only_mount(tmp_path: Path) -> Iterator[Path]:
-    mount_point = tmp_path / "ro"
-    mount_point.mkdir()
-    try:
-        done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount_point)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except OSError as exc:
-        pytest.skip(f"cannot run mount: {exc}")
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs (needs root): {done.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "ro", "ro,size=1m") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=False)
 
 
 def test_a_store_dir_on_a_read_only_mount(tmp_path: Path, read_only_mount: Path) -> None:
