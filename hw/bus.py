@@ -24,8 +24,10 @@ bus load estimate (:func:`frame_bits`, :func:`frame_time`) uses ``bitrate`` (def
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
+import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -153,8 +155,41 @@ def open_bus(cfg: BusConfig) -> can.BusABC:
         ) from exc
     if wants_fd(cfg.options) and bus.protocol == can.CanProtocol.CAN_20:
         _log.warning("%s: fd = true, but the interface opened in classic CAN mode", where)
+    if interface == "socketcan":
+        size_receive_buffer(bus, where)
     _log.info("%s: opened (%s, %s)", where, bus.channel_info, bus.protocol.name)
     return bus
+
+
+SOCKETCAN_RCVBUF = 32 << 20
+"""Receive buffer asked for a SocketCAN socket. The kernel charges each queued frame its whole
+socket buffer (about 1 KiB), and a saturated 1 Mbit/s bus carries up to ~21,000 frames/s, so
+this holds about a second of a full bus while the reader is held up; the default (net.core.
+rmem_default, ~208 KiB) holds about 200 frames."""
+_SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+
+
+def size_receive_buffer(bus: can.BusABC, where: str, size: int = SOCKETCAN_RCVBUF) -> int:
+    """Give ``bus``'s socket a receive buffer of ``size`` bytes (as root past
+    net.core.rmem_max); returns what the kernel granted (it reports twice what it holds)."""
+    sock = getattr(bus, "socket", None)
+    if not isinstance(sock, socket.socket):
+        return 0
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, size)
+    except OSError:  # not root (no CAP_NET_ADMIN): capped by net.core.rmem_max
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    granted = int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)) // 2
+    if granted < size:
+        _log.warning(
+            "%s: receive buffer %d KiB, asked %d KiB (raise net.core.rmem_max or run as root); "
+            "bursts may overflow it",
+            where,
+            granted >> 10,
+            size >> 10,
+        )
+    return granted
 
 
 def _driver_missing(where: str, exc: BaseException) -> BusError:

@@ -127,3 +127,24 @@ def test_a_vxcan_pair_carries_frames_from_one_end_to_the_other(
     assert bytes(got.data) == bytes(range(12))
     vcan_lib.remove(a)
     assert not vcan_lib.exists(b)  # one end takes the other with it
+
+
+@pytest.mark.vcan
+def test_a_socketcan_bus_gets_a_receive_buffer_for_bursts(vcan: str) -> None:
+    import os  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+
+    from hw.bus import SOCKETCAN_RCVBUF, open_bus  # noqa: PLC0415
+    from logger.config import BusConfig  # noqa: PLC0415
+
+    bus = open_bus(BusConfig(name="b", interface="socketcan", channel=vcan))
+    try:
+        sock = getattr(bus, "socket", None)
+        assert isinstance(sock, socket.socket)
+        granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
+        if os.getuid() == 0:
+            assert granted >= SOCKETCAN_RCVBUF, granted
+        else:
+            assert granted > 0
+    finally:
+        bus.shutdown()
