@@ -8,13 +8,13 @@ import signal
 import threading
 from collections.abc import Iterator
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from logger.broker import EmbeddedBroker
 from logger.channel import ChannelServer, QueryService
 from logger.config import Config, ExchangeConfig
 from logger.errors import SdvLoggerError
 from logger.exchange import Endpoint, Exchange
-from logger.gateway import Gateway
 from logger.message import MessageBatch
 from logger.mqtt import protocol_for
 from logger.plugin import StreamPlugin
@@ -22,6 +22,9 @@ from logger.plugins import PluginRegistry
 from logger.query import Answerer
 from logger.store.layout import StoredFile
 from logger.store.store import ParquetStore
+
+if TYPE_CHECKING:  # the gateway (python-can, cantools) is imported only when buses are configured
+    from logger.gateway import Gateway
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +105,8 @@ class Service:
             for ex_cfg in self.cfg.exchanges:
                 self._start_exchange(ex_cfg)
             if self.cfg.buses:
+                from logger.gateway import Gateway  # noqa: PLC0415 - python-can, cantools: heavy
+
                 ep = self._endpoint()
                 self.gateway = Gateway(self.cfg, ep.host, ep.port, ep.protocol)
                 self.gateway.start()
