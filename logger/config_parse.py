@@ -15,6 +15,7 @@ from logger.config import (
     ExchangeConfig,
     FullOp,
     GatewayConfig,
+    LimitsConfig,
     ParquetConfig,
     QueryConfig,
     RingbusConfig,
@@ -233,6 +234,15 @@ def _parquet(s: Section) -> ParquetConfig:
     return cfg
 
 
+def _limits(s: Section) -> LimitsConfig:
+    memory: object = s.get("memory", object, LimitsConfig.memory)
+    if not isinstance(memory, str | int) or isinstance(memory, bool):
+        raise ConfigError(s.key("memory"), f"expected a size like '64MB', got {memory!r}")
+    cfg = s.guarded(lambda: LimitsConfig(memory=parse_size(memory, s.key("memory"))))
+    s.finish()
+    return cfg
+
+
 def _missing(s: Section, name: str) -> str:
     raise ConfigError(s.key(name), "is required")
 
@@ -253,6 +263,7 @@ def build_config(data: Mapping[str, Any], source: Path | None) -> Config:
     q = root.sub("query")
     query = QueryConfig(url=q.get("url", str, QueryConfig.url))
     q.finish()
+    limits = _limits(root.sub("limits"))
     root.finish()
     return Config(
         vin=vin,
@@ -262,5 +273,6 @@ def build_config(data: Mapping[str, Any], source: Path | None) -> Config:
         exchanges=exchanges,
         parquet=parquet,
         query=query,
+        limits=limits,
         source=source,
     )

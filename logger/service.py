@@ -126,7 +126,10 @@ class Service:
         report = store.recover()
         log.info("%s: store recovered: %s", ex_cfg.name, report)
         client_id = f"sdvlog-{self.cfg.vin}-{ex_cfg.name}"
-        exchange = Exchange(ex_cfg, self.cfg.broker, self._endpoint(), plugin, store, client_id)
+        memory = self.cfg.limits.per_exchange(len(self.cfg.exchanges))
+        exchange = Exchange(
+            ex_cfg, self.cfg.broker, self._endpoint(), plugin, store, client_id, memory
+        )
         exchange.start()
         self.exchanges[ex_cfg.name] = exchange
         self.queries.add(ex_cfg.name, Answerer(LiveSource(exchange), exchange.lock))
