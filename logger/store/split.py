@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from logger.errors import StoreError
 from logger.store.layout import HOUR_NS
@@ -52,6 +51,8 @@ def time_field(field: pa.Field) -> pa.Field:
 
 def time_ns(table: pa.Table, time_column: str) -> npt.NDArray[np.int64]:
     """The time column of ``table`` as int64 nanoseconds (no nulls allowed)."""
+    import pyarrow.compute as pc  # noqa: PLC0415 - loaded once data flows
+
     if time_column not in table.column_names:
         raise StoreError(f"time column {time_column!r} is not in the table {table.column_names}")
     column = table[time_column]
@@ -80,6 +81,8 @@ def round_to_unit(ns: npt.NDArray[np.int64], unit: str) -> npt.NDArray[np.int64]
 
 def to_timestamp(column: pa.ChunkedArray | pa.Array, unit: str) -> pa.Array:
     """An int64 ns column as ``timestamp[unit, UTC]``; every value must be a whole unit."""
+    import pyarrow.compute as pc  # noqa: PLC0415 - loaded once data flows
+
     factor = UNIT_NS[unit]
     values = np.asarray(pc.cast(column, pa.int64()).to_numpy(), np.int64)
     whole = values // factor
@@ -90,6 +93,8 @@ def to_timestamp(column: pa.ChunkedArray | pa.Array, unit: str) -> pa.Array:
 
 def to_ns(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     """A timestamp column back as int64 nanoseconds (integer columns as they are)."""
+    import pyarrow.compute as pc  # noqa: PLC0415 - loaded once data flows
+
     if not pa.types.is_timestamp(column.type):
         return column
     factor = UNIT_NS[column.type.unit]

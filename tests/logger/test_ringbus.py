@@ -28,6 +28,9 @@ class RecordingSink:
     def unacked(self) -> int:
         return self.pending_unacked
 
+    def held_bytes(self) -> int:
+        return 0
+
     def wait(self, batch: PendingBatch) -> None:
         batch.done.wait(10)
 
