@@ -127,6 +127,7 @@ class Ringbus:
         self._oldest = 0.0
         self._newest = 0.0
         self._stopping = False
+        self._stopped = False  # the shutdown flush is done: nothing more is taken
         self._thread: threading.Thread | None = None
         self._drop_log = BurstLogger(log, f"{name}: ring full, messages dropped")
         self._age_counts: list[int] = []
@@ -155,13 +156,18 @@ class Ringbus:
     def push(
         self, key: int, topic: str, payload: bytes, mid: int = NO_MID, digest: int = 0
     ) -> bool:
-        """Add one message; returns False when ``full_op = none`` rejected it.
+        """Add one message; returns False when ``full_op = none`` rejected it, or when the ring
+        has been stopped (counted ``dropped["stopped"]``; a QoS 1 message is left unacknowledged,
+        so the broker delivers it again to the next session).
 
         Waits while the memory share is used up, until the writer has stored enough.
         """
         size = held_size(topic, payload)
         with self._cond:
             self._make_room(size)
+            if self._stopped:
+                self.counters.dropped["stopped"] += 1
+                return False
             full = len(self._keys) >= self.cfg.cap
             wait_for = self._on_full() if full else None
             rejected = full and self.cfg.full_op is FullOp.NONE
@@ -311,7 +317,9 @@ class Ringbus:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join()
-        self.flush(FlushReason.SHUTDOWN)
+        with self._cond:
+            self._hand(FlushReason.SHUTDOWN)
+            self._stopped = True
 
     def _age_loop(self) -> None:
         limit = self.cfg.flush_ms / 1000.0

@@ -51,8 +51,6 @@ def time_field(field: pa.Field) -> pa.Field:
 
 def time_ns(table: pa.Table, time_column: str) -> npt.NDArray[np.int64]:
     """The time column of ``table`` as int64 nanoseconds (no nulls allowed)."""
-    import pyarrow.compute as pc  # noqa: PLC0415 - loaded once data flows
-
     if time_column not in table.column_names:
         raise StoreError(f"time column {time_column!r} is not in the table {table.column_names}")
     column = table[time_column]
@@ -60,7 +58,10 @@ def time_ns(table: pa.Table, time_column: str) -> npt.NDArray[np.int64]:
     if column.null_count:
         raise StoreError(f"time column {time_column!r} has {column.null_count} nulls")
     try:
-        column = pc.cast(column, pa.int64())
+        if column.type != pa.int64():  # int64 (RAW's keys) needs no cast, nor pyarrow.compute
+            import pyarrow.compute as pc  # noqa: PLC0415 - loaded once data flows
+
+            column = pc.cast(column, pa.int64())
     except pa.ArrowInvalid as exc:
         raise StoreError(f"time column {time_column!r} does not fit int64 nanoseconds") from exc
     values: npt.NDArray[np.int64] = column.to_numpy()
