@@ -40,6 +40,10 @@ def _run(args: argparse.Namespace) -> int:
     from logger.service import Service  # noqa: PLC0415
 
     cfg = load_config(args.config) if args.config else Config()
+    if not cfg.buses:  # only the gateway's log formats (asammdf) use pandas
+        from logger.compat import keep_pandas_unloaded  # noqa: PLC0415
+
+        keep_pandas_unloaded()
     Service(cfg).run_until_signal()
     return 0
 

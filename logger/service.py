@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from logger.broker import EmbeddedBroker
 from logger.channel import ChannelServer, QueryService
 from logger.config import Config, ExchangeConfig
 from logger.errors import SdvLoggerError
@@ -24,7 +23,9 @@ from logger.query import Answerer
 from logger.store.layout import StoredFile
 from logger.store.store import ParquetStore
 
-if TYPE_CHECKING:  # the gateway (python-can, cantools) is imported only when buses are configured
+if TYPE_CHECKING:  # imported only when configured: the gateway (python-can, cantools) for
+    # buses, the embedded broker (amqtt) for broker.url = "embedded"
+    from logger.broker import EmbeddedBroker
     from logger.gateway import Gateway
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,8 @@ class Service:
         try:
             self.channel.start()
             if self.cfg.broker.embedded:
+                from logger.broker import EmbeddedBroker  # noqa: PLC0415 - amqtt
+
                 self.broker = EmbeddedBroker("127.0.0.1", self.cfg.broker.embedded_port)
                 self.broker.start()
             for ex_cfg in self.cfg.exchanges:
