@@ -103,8 +103,6 @@ def merge_in_time(parts: list[Part], column: str) -> Iterator[pa.Table]:
     part's lower bound can no longer be preceded by anything and are emitted. Non-overlapping
     parts (RAW files, whose capture keys only grow) pass straight through.
     """
-    import pyarrow.compute as pc  # noqa: PLC0415 - loaded once data flows
-
     ordered = sorted(parts, key=lambda p: p.low)
     held: pa.Table | None = None
     for index, part in enumerate(ordered):
@@ -123,6 +121,8 @@ def merge_in_time(parts: list[Part], column: str) -> Iterator[pa.Table]:
         if horizon is None:
             yield held
             return
+        import pyarrow.compute as pc  # noqa: PLC0415 - loaded once data flows
+
         cut = int(pc.sum(pc.less(held.column(column), horizon)).as_py() or 0)
         if cut:
             yield held.slice(0, cut)
@@ -324,8 +324,6 @@ class Answerer:
     def _memory_part(
         self, q: Query | _Window, chunks: list[TableChunk], outcome: Outcome
     ) -> list[Part]:
-        import pyarrow.compute as pc  # noqa: PLC0415 - loaded once data flows
-
         tables = [
             _cut(c.table, q.time_column, q.start_ns, q.end_ns) for c in chunks if c.name == q.table
         ]
@@ -337,6 +335,8 @@ class Answerer:
         if table is None or not table.num_rows:
             return []
         outcome.memory = Code.OK
+        import pyarrow.compute as pc  # noqa: PLC0415 - loaded once data flows
+
         low = int(pc.min(table.column(q.time_column)).as_py())
         return [Part(low, lambda: table)]
 

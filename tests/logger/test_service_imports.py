@@ -41,6 +41,9 @@ cfg = Config(
 service = Service(cfg)
 service.start()
 try:
+    from logger import client
+    reply = client.query(sys.argv[2], "sync-0-9223372036854775807")  # nothing stored yet
+    assert reply.table().num_rows == 0
     print(json.dumps(sorted(sys.modules)))
 finally:
     service.stop()
@@ -59,7 +62,7 @@ def started_modules(tmp_path: Path) -> set[str]:
     return set(json.loads(out.stdout.splitlines()[-1]))
 
 
-def test_the_embedded_defaults_start_without_the_heavy_modules(tmp_path: Path) -> None:
+def test_the_embedded_defaults_start_and_answer_without_the_heavy_modules(tmp_path: Path) -> None:
     modules = started_modules(tmp_path)
     assert "logger.service" in modules and "pyarrow" in modules
     loaded = [m for m in NOT_FOR_DEFAULTS if m in modules]
