@@ -21,6 +21,7 @@ from logger.config import (
     QueryConfig,
     RingbusConfig,
 )
+from logger.errors import QueryError
 from logger.plugins import PluginRegistry
 from logger.service import Service
 from tests.brokers import BrokerAddress, free_port
@@ -131,3 +132,11 @@ class ServiceProcess:
     def terminate(self) -> int:
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(WAIT_S)
+
+
+def count_rows(url: str) -> int:
+    try:
+        rows: int = client.query(url, ALL, timeout_ms=10000).table().num_rows
+        return rows
+    except QueryError:
+        return -1

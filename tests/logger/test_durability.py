@@ -14,7 +14,6 @@ import pytest
 
 from logger import client
 from logger.config import ExchangeConfig, ParquetConfig, RingbusConfig
-from logger.errors import QueryError
 from tests.brokers import MosquittoProcess, free_port, numbered, publish
 from tests.logger.service_util import (
     ALL,
@@ -22,6 +21,7 @@ from tests.logger.service_util import (
     ServiceProcess,
     ask,
     captured,
+    count_rows,
     running,
     service_config,
     wait_until,
@@ -50,14 +50,6 @@ url = "tcp://127.0.0.1:{query_port}"
 
 def stored_files(store: Path) -> list[Path]:
     return [p for p in store.rglob("*.parquet") if not p.name.startswith(".")]
-
-
-def count_rows(url: str) -> int:
-    try:
-        rows: int = client.query(url, ALL, timeout_ms=10000).table().num_rows
-        return rows
-    except QueryError:
-        return -1
 
 
 def test_kill_9_mid_stream_then_restart_stores_every_message_exactly_once(

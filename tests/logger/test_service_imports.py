@@ -7,10 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from logger import client
-from logger.errors import QueryError
 from tests.brokers import MosquittoProcess, free_port, numbered, publish
-from tests.logger.service_util import ALL, WAIT_S, ServiceProcess, wait_until
+from tests.logger.service_util import WAIT_S, ServiceProcess, count_rows, wait_until
 
 #: Modules the embedded defaults (one RAW exchange, embedded broker, no bus) never need.
 NOT_FOR_DEFAULTS = (
@@ -82,14 +80,6 @@ dir = "{store}"
 [query]
 url = "{query}"
 """
-
-
-def count_rows(url: str) -> int:
-    try:
-        rows: int = client.query(url, ALL, timeout_ms=10000).table().num_rows
-        return rows
-    except QueryError:
-        return -1
 
 
 def mapped_packages(pid: int) -> set[str]:
