@@ -124,6 +124,7 @@ class Ringbus:
         self._hashes: list[int] = []
         self._unacked = 0
         self._bytes = 0
+        self._writer_bytes = 0  # what the writer held when last asked: it only stores since
         self._oldest = 0.0
         self._newest = 0.0
         self._stopping = False
@@ -162,7 +163,7 @@ class Ringbus:
 
         Waits while the memory share is used up, until the writer has stored enough.
         """
-        size = held_size(topic, payload)
+        size = len(payload) + len(topic) + MESSAGE_OVERHEAD  # held_size, inlined: once a message
         with self._cond:
             self._make_room(size)
             if self._stopped:
@@ -185,7 +186,10 @@ class Ringbus:
         """Hand the ring over at half the share; wait while ring and writer hold it all (lock held)."""
         if self._keys and self._bytes + size > self._flush_bytes:
             self._hand(FlushReason.MEMORY)
-        if self.memory is not None and self._over(size):
+        if self.memory is None or self._bytes + self._writer_bytes + size <= self.memory:
+            return  # fits even if the writer has stored nothing since it was last asked
+        self._writer_bytes = self._sink.held_bytes()
+        if self._over(size):
             self.counters.memory_waits += 1
             t0 = time.monotonic()
             self._cond.wait_for(lambda: not self._over(size))
@@ -194,7 +198,8 @@ class Ringbus:
     def _over(self, size: int) -> bool:
         """Whether one more message of ``size`` bytes does not fit (one always fits into nothing)."""
         assert self.memory is not None
-        held = self._bytes + self._sink.held_bytes()
+        self._writer_bytes = self._sink.held_bytes()
+        held = self._bytes + self._writer_bytes
         return not self._stopping and held > 0 and held + size > self.memory
 
     def _append(
@@ -268,6 +273,7 @@ class Ringbus:
             self._note_age_flush(len(batch), len(mids))
         self._clear()
         self._sink.submit(pending)
+        self._writer_bytes += pending.nbytes
         return pending
 
     def _note_age_flush(self, count: int, unacked: int) -> None:
