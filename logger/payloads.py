@@ -123,9 +123,9 @@ class PayloadBuffer:
 
     def append(self, payload: bytes) -> None:
         end = self._size + len(payload)
-        if end > self._room:
+        if end > self._room or self._map is None:
             self._grow(end)
-        self._map[self._size : end] = payload  # type: ignore[index]  # made by _grow
+        self._map[self._size : end] = payload  # type: ignore[index]  # _grow made it
         self._size = end
         self._ends.append(end)
 
