@@ -25,11 +25,14 @@ bus load estimate (:func:`frame_bits`, :func:`frame_time`) uses ``bitrate`` (def
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 import can
+import numpy as np
+import numpy.typing as npt
 from can.util import dlc2len, len2dlc
 
 from logger.config import BusConfig, BusOption
@@ -183,6 +186,45 @@ def frame_bits(msg: can.Message) -> tuple[int, int]:
         return (nominal, data) if msg.bitrate_switch else (nominal + data, 0)
     n = 0 if msg.is_remote_frame else min(len(msg.data), 8)
     return (_CLASSIC_EXTENDED if msg.is_extended_id else _CLASSIC_BASE) + 8 * n, 0
+
+
+_KEY_ID_SHIFT = 29  # the EFF / RTR / ERR flag bits of a SocketCAN id → key bits 2 / 1 / 0
+_KEY_FLAG_SHIFT = 3  # CANP's FD and BRS flag bits → key bits 3 and 4
+_KEY_LENGTH_SHIFT = 5  # the data length (0..64) above them
+
+
+@functools.cache
+def _bits_table() -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """:func:`frame_bits` of every kind of frame (id flags, FD and BRS, data length), indexed
+    by the key :func:`frame_bits_sum` computes."""
+    size = (64 + 1) << _KEY_LENGTH_SHIFT
+    nominal, data = np.zeros(size, np.int64), np.zeros(size, np.int64)
+    for key in range(size):
+        id_bits, fd_bits = key & 7, (key >> _KEY_FLAG_SHIFT) & 3
+        msg = can.Message(
+            is_extended_id=bool(id_bits & 4),
+            is_remote_frame=bool(id_bits & 2),
+            is_error_frame=bool(id_bits & 1),
+            is_fd=bool(fd_bits & 1),
+            bitrate_switch=bool(fd_bits & 2),
+            data=bytes(key >> _KEY_LENGTH_SHIFT),
+        )
+        nominal[key], data[key] = frame_bits(msg)
+    return nominal, data
+
+
+def frame_bits_sum(
+    can_id: npt.NDArray[np.uint32], flags: npt.NDArray[np.uint8], lengths: npt.NDArray[np.int64]
+) -> tuple[int, int]:
+    """:func:`frame_bits` summed over many frames given as CANP columns (ids with SocketCAN's
+    EFF / RTR / ERR flag bits, CANP flags, data lengths): (nominal bits, data-phase bits)."""
+    if not can_id.size:
+        return 0, 0
+    key = (can_id >> _KEY_ID_SHIFT).astype(np.intp)
+    key |= (flags & 3).astype(np.intp) << _KEY_FLAG_SHIFT  # FLAG_FD 0x01, FLAG_BRS 0x02
+    key |= np.minimum(lengths, 64) << _KEY_LENGTH_SHIFT
+    nominal, data = _bits_table()
+    return int(nominal[key].sum()), int(data[key].sum())
 
 
 def frame_time(msg: can.Message, bitrate: int, data_bitrate: int) -> float:
