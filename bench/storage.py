@@ -363,7 +363,7 @@ def _tables(report: Report, results: Iterable[Sizes]) -> None:
     if totals["ledger_raw"]:
         cost = totals["live_60s"] - totals["bare_60s"]
         report.notes.append(
-            f"the QoS 1 ledger (about 4 B per message, "
+            f"the QoS 1 ledger (about 5 B per message, "
             f"{totals['ledger_raw'] / totals['frames']:.2f} B/frame) adds "
             f"{cost / totals['frames']:.2f} B/frame to the files (the sdvlog.ledger footer key); "
             f"without it the 60 s flush stores {totals['bare_60s'] / blf:.2f} x BLF"

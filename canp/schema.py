@@ -8,6 +8,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from logger.store.split import time_metadata
+
 FRAMES = "frames"
 TIME_COLUMN = "ts"
 
@@ -21,9 +23,7 @@ FLAG_FD, FLAG_BRS, FLAG_ESI = 0x01, 0x02, 0x04
 
 FRAMES_SCHEMA = pa.schema(
     [
-        pa.field(
-            "ts", pa.int64(), nullable=False, metadata={"unit": "ns since the Unix epoch, UTC"}
-        ),
+        pa.field("ts", pa.int64(), nullable=False, metadata=time_metadata(doc="frame time")),
         pa.field("bus", pa.string(), nullable=False),
         pa.field(
             "id", pa.uint32(), nullable=False, metadata={"doc": "arbitration id, without flag bits"}

@@ -25,6 +25,8 @@ import numpy as np
 import pyarrow as pa
 from cantools.database.can import Message, Signal
 
+from logger.store.split import time_metadata
+
 __all__ = [
     "BUS_COLUMN",
     "SOURCE_ADDRESS_COLUMN",
@@ -148,7 +150,7 @@ def is_multiplexed_signal(signal: Signal) -> bool:
 def message_schema(message: Message) -> pa.Schema:
     """``ts``, ``bus``, [``source_address`` for J1939], then one field per signal."""
     fields = [
-        pa.field(TS_COLUMN, pa.int64(), nullable=False),
+        pa.field(TS_COLUMN, pa.int64(), nullable=False, metadata=time_metadata(doc="frame time")),
         pa.field(BUS_COLUMN, pa.string(), nullable=False),
     ]
     if is_j1939(message):

@@ -20,6 +20,7 @@ from logger.errors import StoreError, StoreWriteError
 from logger.ledger import LEDGER_KEY, encode_ledger
 from logger.message import MessageBatch
 from logger.plugin import StreamPlugin, TableChunk, quarantine_chunk
+from logger.quarantine_stats import QuarantineCounter
 from logger.ringbus import PendingBatch
 from logger.store.store import ParquetStore
 
@@ -53,6 +54,7 @@ class BatchWriter:
     ) -> None:
         self.name = name
         self.counters = WriterCounters()
+        self.quarantined = QuarantineCounter()
         self._plugin = plugin
         self._store = store
         self._cond = lock
@@ -162,6 +164,7 @@ class BatchWriter:
             c.files += len(files)
             c.bytes += sum(f.size for f in files)
             self._cond.notify_all()
+        self.quarantined.count(chunks)
         if pending.mids:
             self._acker(pending.mids)
         pending.done.set()

@@ -48,8 +48,8 @@ def read_frame(frame: bytes) -> pa.Table:
 
 def query(url: str, command: str, timeout_ms: int = 30000) -> Reply:
     """Send ``command`` to the channel at ``url`` and collect the reply."""
-    # Re-dial fast: a refused connection (see exchange()) is retried in milliseconds, not nng's
-    # default back-off of up to a second.
+    # Re-dial fast: a connection that fails (the service starting or restarting, see exchange())
+    # is retried in milliseconds, not nng's default back-off of up to a second.
     with pynng.Pair0(
         recv_timeout=_SLICE_MS, send_timeout=timeout_ms, reconnect_time_min=2, reconnect_time_max=20
     ) as sock:
@@ -64,9 +64,9 @@ def exchange(
 ) -> Reply:
     """One request/reply on an open pair0 socket (whose ``recv_timeout`` is short).
 
-    A pair0 listener takes one peer at a time: a connection made while it still holds the
-    previous client's is refused, and a command sent on it is lost. ``dropped`` (set when our
-    connection goes away) tells us so before any answer came, and the command is sent again.
+    A command sent on a connection that goes away before any answer came (the listener
+    restarting, or a plain NNG pair0 listener that holds another peer and refuses ours) is lost;
+    ``dropped`` (set when our connection goes away) tells us so, and the command is sent again.
     """
     data = command.encode("utf-8")
     deadline = time.monotonic() + timeout_s

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from logger.errors import ConfigError
+from logger.pair0 import parse_url
 
 DEFAULT_VIN = "SDVLOG0000DEMO001"
 BusOption = str | int | float | bool
@@ -244,6 +245,15 @@ class ParquetConfig:
 @dataclass(frozen=True)
 class QueryConfig:
     url: str = "tcp://127.0.0.1:10000"
+    max_clients: int = 4  # answers computed at once; more clients wait their turn
+
+    def __post_init__(self) -> None:
+        try:
+            parse_url(self.url)
+        except ValueError as exc:
+            raise ConfigError("query.url", str(exc)) from exc
+        if self.max_clients < 1:
+            raise ConfigError("query.max_clients", f"must be at least 1, got {self.max_clients}")
 
 
 @dataclass(frozen=True)

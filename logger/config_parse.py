@@ -269,7 +269,10 @@ def build_config(data: Mapping[str, Any], source: Path | None) -> Config:
         exchanges = Config.exchanges
     parquet = _parquet(root.sub("parquet"))
     q = root.sub("query")
-    query = QueryConfig(url=q.get("url", str, QueryConfig.url))
+    query = QueryConfig(
+        url=q.get("url", str, QueryConfig.url),
+        max_clients=q.get("max_clients", int, QueryConfig.max_clients),
+    )
     q.finish()
     root.finish()
     return Config(

@@ -214,6 +214,7 @@ class Exchange:
             "ring": self.ring.counters.as_dict(),
             "ring_size": len(self.ring),
             "writer": vars(self.writer.counters).copy(),
+            "quarantined": self.writer.quarantined.as_dict(),
             "backlog_batches": self.writer.backlog,
             "redelivered": self.redelivered,
             "capture_errors": self.capture_errors,

@@ -3,7 +3,8 @@
 A message is acknowledged to the broker only after the file holding it is durable, so a crash
 between the rename and the acknowledgement makes the broker redeliver messages that are already
 stored. Each batch's first file carries a ledger (packet id and payload digest of every QoS 1
-message in it); at start-up the newest ledgers say what the last messages with each packet id
+message in it), as ASCII text in the footer key ``sdvlog.ledger`` (Parquet key-value metadata
+is UTF-8 text, and readers such as polars refuse a file whose metadata is not); at start-up the newest ledgers say what the last messages with each packet id
 were. A redelivery (DUP flag) whose packet id and digest match is acknowledged, not stored again.
 
 The broker reuses a packet id only after it received our acknowledgement for the previous
@@ -15,6 +16,7 @@ happen for them.
 
 from __future__ import annotations
 
+import base64
 import enum
 import logging
 import zlib
@@ -37,33 +39,60 @@ def digest(topic: str, payload: bytes) -> int:
     return zlib.crc32(payload, zlib.crc32(topic.encode("utf-8", "surrogateescape")))
 
 
-_VERSION = 2
-_HEAD = 5  # version u8, count u32
+_TEXT = b"v3:"  # the current form: ASCII text, as Parquet key-value metadata must be UTF-8
+_BINARY = 2  # the binary form before it (version byte 2, then the same body)
+_COUNT = 4  # count u32 at the start of a body
 
 
 def encode_ledger(mids: list[int], hashes: list[int]) -> bytes:
-    """Version byte, count, the digests (u32 each), then the packet ids as zlib-compressed u16
-    steps: consecutive ids cost almost nothing, so a ledger is about 4 bytes per message."""
+    """``v3:`` then base85 (RFC 1924 alphabet) of: count (u32), the digests (u32 each), the packet
+    ids as zlib-compressed u16 steps. Consecutive ids cost almost nothing, so a ledger is about
+    5 bytes per message (4 of digest, 1 of base85)."""
     steps = np.diff(np.asarray(mids, np.int64), prepend=0).astype("<u2")  # wraps mod 2**16
-    head = bytes([_VERSION]) + len(mids).to_bytes(4, "little")
-    return head + np.asarray(hashes, "<u4").tobytes() + zlib.compress(steps.tobytes(), 6)
+    body = (
+        len(mids).to_bytes(_COUNT, "little")
+        + np.asarray(hashes, "<u4").tobytes()
+        + zlib.compress(steps.tobytes(), 6)
+    )
+    return _TEXT + base64.b85encode(body)
+
+
+def _decode_body(body: bytes) -> tuple[list[int], list[int]] | None:
+    """Packet ids and digests of a body (count, digests, compressed steps), None if it is not one."""
+    n = int.from_bytes(body[:_COUNT], "little") if len(body) >= _COUNT else -1
+    if n < 0 or _COUNT + 4 * n > len(body):
+        return None
+    try:
+        raw = zlib.decompress(body[_COUNT + 4 * n :])
+    except zlib.error:
+        return None
+    if len(raw) != 2 * n:
+        return None
+    mids = (np.cumsum(np.frombuffer(raw, "<u2").astype(np.int64)) % 65536).tolist()
+    return mids, np.frombuffer(body, "<u4", n, offset=_COUNT).tolist()
 
 
 def decode_ledger(blob: bytes) -> tuple[list[int], list[int]]:
-    """Packet ids and digests of a ledger (also the first format: u16 ids then u32 digests)."""
-    n = int.from_bytes(blob[1:_HEAD], "little") if len(blob) >= _HEAD else -1
-    if blob[:1] == bytes([_VERSION]) and n >= 0 and _HEAD + 4 * n <= len(blob):
+    """Packet ids and digests of a ledger in any form written so far: the text form, the binary
+    form before it (version byte 2, then the body unencoded), and the first format (u16 ids then
+    u32 digests)."""
+    if blob.startswith(_TEXT):
         try:
-            raw = zlib.decompress(blob[_HEAD + 4 * n :])
-        except zlib.error:
-            raw = b""
-        if len(raw) == 2 * n:
-            steps = np.frombuffer(raw, "<u2").astype(np.int64)
-            mids = (np.cumsum(steps) % 65536).tolist()
-            return mids, np.frombuffer(blob, "<u4", n, offset=_HEAD).tolist()
+            body = base64.b85decode(blob[len(_TEXT) :])
+        except ValueError:
+            body = None  # not base85 text: one of the binary forms
+        if body is not None:
+            found = _decode_body(body)
+            if found is None:
+                raise ValueError(f"a text ledger of {len(blob)} bytes in no known form (damaged)")
+            return found
+    if blob[:1] == bytes([_BINARY]):
+        found = _decode_body(blob[1:])
+        if found is not None:
+            return found
     n = len(blob) // 6
     if n * 6 != len(blob):
-        raise ValueError(f"a ledger of {len(blob)} bytes in neither known format")
+        raise ValueError(f"a ledger of {len(blob)} bytes in no known form")
     return np.frombuffer(blob, "<u2", n).tolist(), np.frombuffer(blob, "<u4", n, 2 * n).tolist()
 
 

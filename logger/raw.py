@@ -8,8 +8,19 @@ import pyarrow as pa
 
 from logger.message import MessageBatch
 from logger.plugin import Query, StreamPlugin, TableChunk, frame_slices, parse_basic
+from logger.store.split import time_metadata
 
-RAW_SCHEMA = pa.schema([("key", pa.int64()), ("topic", pa.string()), ("payload", pa.binary())])
+RAW_SCHEMA = pa.schema(
+    [
+        pa.field(
+            "key",
+            pa.int64(),
+            metadata=time_metadata(doc="capture key: arrival time, strictly increasing"),
+        ),
+        pa.field("topic", pa.string()),
+        pa.field("payload", pa.binary()),
+    ]
+)
 
 
 class RawPlugin(StreamPlugin):

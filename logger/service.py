@@ -19,6 +19,7 @@ from logger.message import MessageBatch
 from logger.mqtt import protocol_for
 from logger.plugin import StreamPlugin
 from logger.plugins import PluginRegistry
+from logger.preflight import prepare
 from logger.query import Answerer
 from logger.store.layout import StoredFile
 from logger.store.store import ParquetStore
@@ -82,9 +83,10 @@ class Service:
         self.gateway: Gateway | None = None
         self.exchanges: dict[str, Exchange] = {}
         self.queries = QueryService({})
-        self.channel = ChannelServer(cfg.query.url, self.queries)
+        self.channel = ChannelServer(cfg.query.url, self.queries, max_clients=cfg.query.max_clients)
         self.stopped = threading.Event()
         self._stop_requested = threading.Event()
+        self._started = False
 
     def _endpoint(self) -> Endpoint:
         b = self.cfg.broker
@@ -94,13 +96,17 @@ class Service:
         return Endpoint(b.host, b.port, protocol)
 
     def start(self) -> None:
+        """Check the configuration against this machine (:mod:`logger.preflight`: nothing has
+        started when that fails), then start the channel, the broker, the exchanges, the gateway."""
+        plugins = prepare(self.cfg, self.registry)
+        self._started = True
         try:
             self.channel.start()
             if self.cfg.broker.embedded:
                 self.broker = EmbeddedBroker("127.0.0.1", self.cfg.broker.embedded_port)
                 self.broker.start()
             for ex_cfg in self.cfg.exchanges:
-                self._start_exchange(ex_cfg)
+                self._start_exchange(ex_cfg, plugins[ex_cfg.name])
             if self.cfg.buses:
                 ep = self._endpoint()
                 self.gateway = Gateway(self.cfg, ep.host, ep.port, ep.protocol)
@@ -115,8 +121,7 @@ class Service:
             self.cfg.query.url,
         )
 
-    def _start_exchange(self, ex_cfg: ExchangeConfig) -> None:
-        plugin = self.registry.get(ex_cfg.stream)(ex_cfg)
+    def _start_exchange(self, ex_cfg: ExchangeConfig, plugin: StreamPlugin) -> None:
         store = ParquetStore(self.cfg.parquet, ex_cfg.name, file_metadata(self.cfg, ex_cfg, plugin))
         report = store.recover()
         log.info("%s: store recovered: %s", ex_cfg.name, report)
@@ -128,7 +133,7 @@ class Service:
 
     def stop(self) -> None:
         """Flush every ring, write and acknowledge what is held, then close everything."""
-        if self.stopped.is_set():
+        if self.stopped.is_set() or not self._started:
             return
         if self.gateway is not None:
             self.gateway.stop()  # first: what it holds reaches the broker, then the exchanges
@@ -139,6 +144,7 @@ class Service:
                 log.error("%s: stop failed: %s", exchange.name, exc)
             log.info("%s: final counters %s", exchange.name, exchange.stats())
         self.channel.stop()
+        log.info("query channel: final counters %s", self.channel.stats().as_dict())
         if self.broker is not None:
             self.broker.stop()
         self.stopped.set()
@@ -157,4 +163,5 @@ class Service:
         out: dict[str, object] = {name: ex.stats() for name, ex in self.exchanges.items()}
         if self.gateway is not None:
             out["gateway"] = self.gateway.stats().as_dict()
+        out["channel"] = self.channel.stats().as_dict()
         return out

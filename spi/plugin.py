@@ -53,6 +53,7 @@ from logger.plugin import (
     parse_basic,
     quarantine_rows,
 )
+from logger.store.split import time_metadata
 from spi.catalog import MAX_IDS, Catalog, CatalogSignal, load_catalog_source
 from spi.types import SpiType
 from spi.wire import Decoded, decode_payloads
@@ -77,7 +78,7 @@ def spi_schema(catalog: Catalog) -> pa.Schema:
             TIME_COLUMN,
             pa.int64(),
             nullable=False,
-            metadata={"unit": "ns since the Unix epoch, UTC (the batch time)"},
+            metadata=time_metadata(doc="the batch time"),
         ),
         pa.field(SOURCE_COLUMN, pa.string(), nullable=False),
         pa.field(UPDATED_COLUMN, pa.list_(pa.string()), nullable=False),

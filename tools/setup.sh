@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Prepare a machine to develop and test sdv-logger: Debian packages (Mosquitto, its clients,
 # openssl, the Python venv module; for the SocketCAN tests QEMU, the Debian kernel with its
-# modules, a static busybox and can-utils) and the project's virtualenv (.venv,
-# `pip install -e .[dev]`, which brings virtme-ng: `python -m hw.vm` boots that kernel with it).
+# modules, a static busybox and can-utils) and the project's virtualenv (.venv: the exact
+# versions of requirements.lock, hash-checked, then the project in editable mode; the dev tools
+# include virtme-ng: `python -m hw.vm` boots that kernel with it).
 #
 # For a fresh Debian machine, as root, with Python 3.11. Idempotent, and quick when everything is
-# already there: apt is skipped when the tools exist, pip when pyproject.toml has not changed since
-# the last install. The tests start their own Mosquitto on free ports, so the system service that
+# already there: apt is skipped when the tools exist, pip when neither pyproject.toml nor
+# requirements.lock has changed since the last install. The tests start their own Mosquitto on free ports, so the system service that
 # Debian's package would start is kept from starting (and disabled) instead.
 set -euo pipefail
 
@@ -93,10 +94,15 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$python" -m venv "$VENV"
 fi
 
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+# Exactly the versions (and files, by hash) of requirements.lock, then the project itself without
+# resolving anything again; tools/lock.sh refreshes the lock.
+want=$(cat pyproject.toml requirements.lock | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$STAMP" 2>/dev/null || true)" != "$want" ]; then
-    log "installing sdv-logger and its dev dependencies into $VENV"
-    "$VENV/bin/python" -m pip install --disable-pip-version-check -q -e '.[dev]'
+    log "installing the locked dependencies (requirements.lock) and sdv-logger into $VENV"
+    pip=("$VENV/bin/python" -m pip install --disable-pip-version-check -q)
+    "${pip[@]}" --require-hashes --no-deps -r requirements.lock
+    "${pip[@]}" --no-deps --no-build-isolation -e .
+    "$VENV/bin/python" -m pip check
     echo "$want" >"$STAMP"
 fi
 mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)

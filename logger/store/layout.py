@@ -2,7 +2,13 @@
 
 Layout (Hive-style, UTC)::
 
-    <dir>/<exchange>/<table>/date=YYYY-MM-DD/hour=HH/<first_ns>-<last_ns>-<seq>.parquet
+    <dir>/<exchange>/<table>/date=YYYY-MM-DD/hour=H/<first_ns>-<last_ns>-<seq>.parquet
+
+``hour`` is the UTC hour without a leading zero (``hour=7``, ``hour=20``), so that every engine
+that reads Hive partitions (pyarrow, DuckDB, polars, Spark) types it as an integer; a zero-padded
+``hour=07`` is read as a string by DuckDB. ``date`` is ISO 8601 (DuckDB and polars read it as a
+date). Stores written before used ``hour=HH`` (zero-padded); their files are still found and read.
+:func:`partition` is the one place that decides the partition of a time.
 
 ``<table>`` may contain slashes (``signals/message=EngineData``). ``first_ns`` / ``last_ns`` are
 the smallest and largest value of the table's time column in the file, ``seq`` a per-exchange
@@ -24,7 +30,7 @@ SUFFIX = ".parquet"
 _NAME_RE = re.compile(r"^(\d{1,19})-(\d{1,19})-(\d{1,19})\.parquet$")
 _TEMP_RE = re.compile(r"^\.(.+)\.tmp$")
 _DATE_RE = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
-_HOUR_RE = re.compile(r"^hour=(\d{2})$")
+_HOUR_RE = re.compile(r"^hour=(\d{1,2})$")  # also the zero-padded hour=HH of older stores
 _TABLE_PART_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]*$")
 _INT64_MAX = (1 << 63) - 1
 
@@ -32,6 +38,7 @@ _INT64_MAX = (1 << 63) - 1
 #: (time, _tie) to get the rows back in their original order. Almost always 0, so it costs
 #: next to nothing on disk.
 TIE_COLUMN = "_tie"
+TIE_DOC = "order among rows with the same time: sort by (time, _tie) for the order they came in"
 
 
 @dataclass(frozen=True, eq=True)
@@ -113,9 +120,25 @@ def parse_temp_name(name: str) -> str | None:
 
 
 def partition(time_ns: int) -> tuple[str, str]:
-    """``("date=YYYY-MM-DD", "hour=HH")`` of a UTC time in nanoseconds."""
+    """``("date=YYYY-MM-DD", "hour=H")`` of a UTC time in nanoseconds (hour 0..23, unpadded)."""
     moment = datetime.fromtimestamp((time_ns // HOUR_NS) * 3600, tz=UTC)
-    return f"date={moment:%Y-%m-%d}", f"hour={moment:%H}"
+    return f"date={moment:%Y-%m-%d}", f"hour={moment.hour}"
+
+
+def partition_hour(date_part: str, hour_part: str) -> int | None:
+    """The UTC hour (``time_ns // HOUR_NS``) that a ``date=…``/``hour=…`` pair of directory names
+    stands for, in the current or the older zero-padded form; None when they are not a partition."""
+    date_m, hour_m = _DATE_RE.match(date_part), _HOUR_RE.match(hour_part)
+    if date_m is None or hour_m is None:
+        return None
+    hour = int(hour_m.group(1))
+    try:
+        day = datetime.strptime(date_m.group(1), "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    if hour > 23:
+        return None
+    return int(day.timestamp()) // 3600 + hour
 
 
 def partition_dir(root: Path, table: str, time_ns: int) -> Path:
@@ -136,19 +159,18 @@ def parse_path(root: Path, path: Path, size: int) -> StoredFile | str:
     except ValueError:
         return f"not under {root}"
     if len(parts) < 4:
-        return "not inside <table>/date=YYYY-MM-DD/hour=HH/"
+        return "not inside <table>/date=YYYY-MM-DD/hour=H/"
     name = parse_name(parts[-1])
     if name is None:
         return "name does not follow <first_ns>-<last_ns>-<seq>.parquet"
-    date_m, hour_m = _DATE_RE.match(parts[-3]), _HOUR_RE.match(parts[-2])
-    if date_m is None or hour_m is None:
-        return "not inside date=YYYY-MM-DD/hour=HH/"
+    hour = partition_hour(parts[-3], parts[-2])
+    if hour is None:
+        return "not inside date=YYYY-MM-DD/hour=H/ (H: 0..23)"
     table = "/".join(parts[:-3])
     try:
         check_table_name(table)
     except StoreError:
         return f"table directory {table!r} is not a valid table name"
-    expected = (parts[-3], parts[-2])
-    if partition(name.first_ns) != expected or partition(name.last_ns) != expected:
-        return f"time range of the name is outside its partition {'/'.join(expected)}"
+    if name.first_ns // HOUR_NS != hour or name.last_ns // HOUR_NS != hour:
+        return f"time range of the name is outside its partition {parts[-3]}/{parts[-2]}"
     return StoredFile(name.first_ns, name.last_ns, name.seq, table, path, size)

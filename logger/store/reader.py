@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from logger.errors import EncryptionError, StoreError, StoreReadError
 from logger.store.crypto import StoreCrypto, read_error
 from logger.store.layout import TIE_COLUMN
-from logger.store.split import ns_per_unit, to_ns
+from logger.store.split import ns_per_unit, time_field, to_ns
 
 _ARROW_SCHEMA_KEY = b"ARROW:schema"
 _INT64_MIN = -(1 << 63)
@@ -175,7 +175,7 @@ def _ns_time(table: pa.Table, time_column: str) -> pa.Table:
     index = table.schema.get_field_index(time_column)
     if index < 0 or not pa.types.is_timestamp(table.schema.field(index).type):
         return table
-    field = table.schema.field(index).with_type(pa.int64())
+    field = time_field(table.schema.field(index).with_type(pa.int64()))
     return table.set_column(index, field, to_ns(table.column(index)))
 
 

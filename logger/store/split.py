@@ -1,4 +1,5 @@
-"""Time columns as nanoseconds, and cutting a table at UTC hour boundaries (vectorised)."""
+"""Time columns as nanoseconds, what their field metadata says, and cutting a table at UTC hour
+boundaries (vectorised)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,30 @@ def ns_per_unit(type_: pa.DataType) -> int:
     if pa.types.is_integer(type_):
         return 1
     raise StoreError(f"a time column must be an integer (ns) or timestamp, not {type_}")
+
+
+def time_unit_text(type_: pa.DataType) -> str:
+    """What the ``unit`` field metadata of a time column of this type says: an integer column
+    holds nanoseconds, a timestamp column its own unit (``ns``, ``us``, ``ms`` or ``s``)."""
+    ns_per_unit(type_)
+    unit = type_.unit if pa.types.is_timestamp(type_) else "ns"
+    return f"{unit} since the Unix epoch, UTC"
+
+
+def time_metadata(doc: str | None = None) -> dict[str, str]:
+    """Field metadata of an int64 nanosecond time column: its ``unit``, and ``doc`` when given
+    (the store makes ``unit`` follow the type a column is stored as)."""
+    meta = {"unit": time_unit_text(pa.int64())}
+    if doc is not None:
+        meta["doc"] = doc
+    return meta
+
+
+def time_field(field: pa.Field) -> pa.Field:
+    """``field`` with its ``unit`` metadata true to its type (its other metadata kept)."""
+    meta = dict(field.metadata or {})
+    meta[b"unit"] = time_unit_text(field.type).encode()
+    return field.with_metadata(meta)
 
 
 def time_ns(table: pa.Table, time_column: str) -> npt.NDArray[np.int64]:

@@ -231,7 +231,7 @@ class ParquetStore:
             return
         with self._dir_lock:
             directory = file.path.parent
-            for _ in range(2):  # hour=HH, then date=YYYY-MM-DD, when empty
+            for _ in range(2):  # hour=H, then date=YYYY-MM-DD, when empty
                 try:
                     directory.rmdir()
                 except OSError:

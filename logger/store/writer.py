@@ -26,13 +26,14 @@ from logger.plugin import TableChunk, WriteHints, in_time_order
 from logger.store.crypto import StoreCrypto
 from logger.store.layout import (
     TIE_COLUMN,
+    TIE_DOC,
     StoredFile,
     check_table_name,
     format_name,
     partition_dir,
     temp_name,
 )
-from logger.store.split import split_by_hour, to_timestamp
+from logger.store.split import split_by_hour, time_field, to_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,7 @@ class FileWriter:
         self._crypto = crypto
         self._dir_lock = dir_lock
         self._compression = _COMPRESSION.get(cfg.compress, cfg.compress)
-        self._base = {k.encode(): v.encode() for k, v in base_metadata.items()}
-        self._base[EXCHANGE_KEY.encode()] = exchange.encode()
+        self._base = text_metadata({**base_metadata, EXCHANGE_KEY: exchange})
         self._seq_lock = threading.Lock()
         self._next_seq = 0
 
@@ -119,7 +119,7 @@ class FileWriter:
         for chunk in chunks:
             check_table_name(chunk.name)
         batch = _Batch()
-        extra = {k.encode(): v for k, v in extra_metadata.items()}
+        extra = text_metadata(extra_metadata)
         try:
             for chunk in chunks:
                 for piece in split_by_hour(chunk.table, chunk.time_column):
@@ -152,10 +152,16 @@ class FileWriter:
         return batch.done
 
     def _metadata(self, chunk: TableChunk, table: pa.Table) -> pa.Table:
-        meta = dict(table.schema.metadata or {})
+        """The file's key-value metadata, and field metadata true to the stored types."""
+        index = table.schema.get_field_index(chunk.time_column)
+        table = table.set_column(index, time_field(table.field(index)), table.column(index))
+        tie = table.schema.get_field_index(TIE_COLUMN)
+        if tie >= 0:
+            field = table.field(tie).with_metadata({"doc": TIE_DOC})
+            table = table.set_column(tie, field, table.column(tie))
+        meta = text_metadata(table.schema.metadata or {})
         meta.update(self._base)
-        meta[TABLE_KEY.encode()] = chunk.name.encode()
-        meta[TIME_COLUMN_KEY.encode()] = chunk.time_column.encode()
+        meta.update(text_metadata({TABLE_KEY: chunk.name, TIME_COLUMN_KEY: chunk.time_column}))
         return table.replace_schema_metadata(meta)
 
     def _layout(
@@ -250,6 +256,23 @@ class FileWriter:
                 log.warning("cannot fsync %s: %s", directory, exc.strerror or exc)
         if paths:
             log.info("removed %d file(s) of a failed batch under %s", len(paths), self._root)
+
+
+def text_metadata(items: Mapping[str, str | bytes] | Mapping[bytes, bytes]) -> dict[bytes, bytes]:
+    """Key-value metadata as UTF-8 bytes. Parquet key-value metadata is text, and some readers
+    (polars) refuse a file whose is not: bytes that are not UTF-8 are refused; a ``str`` that
+    cannot be UTF-8 (a file name of undecodable bytes) keeps those as ``\\xNN`` escapes."""
+    out: dict[bytes, bytes] = {}
+    for key, value in items.items():
+        name = key if isinstance(key, bytes) else key.encode("utf-8", "backslashreplace")
+        raw = value if isinstance(value, bytes) else value.encode("utf-8", "backslashreplace")
+        try:
+            name.decode("utf-8")
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise StoreError(f"metadata {key!r} is not UTF-8 text: {exc}") from exc
+        out[name] = raw
+    return out
 
 
 def _check_hints(schema: pa.Schema, hints: WriteHints) -> None:

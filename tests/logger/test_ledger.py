@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import string
+import zlib
+
 import numpy as np
 import pytest
 
@@ -12,21 +15,66 @@ def test_ledger_round_trip() -> None:
     assert decode_ledger(encode_ledger([], [])) == ([], [])
 
 
-def test_ledger_costs_about_four_bytes_per_message_with_consecutive_ids() -> None:
+def test_ledger_costs_about_five_bytes_per_message_with_consecutive_ids() -> None:
     mids = [(60000 + i) % 65535 + 1 for i in range(10000)]  # wraps past 65535
     hashes = [digest("t", i.to_bytes(4, "little")) for i in range(10000)]
     blob = encode_ledger(mids, hashes)
     assert decode_ledger(blob) == (mids, hashes)
-    assert len(blob) < 4.1 * len(mids)
+    assert len(blob) < 5.1 * len(mids)  # 4 B of digest, 1 B of base85 text
 
 
 def test_first_format_ledgers_still_read_and_bad_ones_are_skipped() -> None:
     old = np.asarray([3, 4], "<u2").tobytes() + np.asarray([30, 40], "<u4").tobytes()
     assert decode_ledger(old) == ([3, 4], [30, 40])
-    with pytest.raises(ValueError, match="neither known format"):
+    with pytest.raises(ValueError, match="no known form"):
         decode_ledger(b"\x02\x00garbage")
     f = RedeliveryFilter()
     assert f.load([b"\x02\x00garbage", old]) == 2
+
+
+def binary_ledger(mids: list[int], hashes: list[int]) -> bytes:
+    """The binary form ledgers had before the text form: version byte 2, count u32, digests u32,
+    zlib-compressed u16 packet id steps (as files written by earlier releases hold it)."""
+    steps = np.diff(np.asarray(mids, np.int64), prepend=0).astype("<u2")
+    head = bytes([2]) + len(mids).to_bytes(4, "little")
+    return head + np.asarray(hashes, "<u4").tobytes() + zlib.compress(steps.tobytes(), 6)
+
+
+def first_format_ledger(mids: list[int], hashes: list[int]) -> bytes:
+    """The first format: u16 packet ids, then u32 digests."""
+    return np.asarray(mids, "<u2").tobytes() + np.asarray(hashes, "<u4").tobytes()
+
+
+def test_ledger_is_printable_ascii_text() -> None:
+    mids = [*range(1, 2000), 65535, 1, 40000]
+    hashes = [digest("t", i.to_bytes(4, "little")) for i in range(len(mids))]
+    text = encode_ledger(mids, hashes).decode("ascii")  # strict: raises on any other byte
+    allowed = set(string.ascii_letters + string.digits + "!#$%&()*+-;<=>?@^_`{|}~:")
+    assert set(text) <= allowed
+    assert decode_ledger(text.encode("utf-8")) == (mids, hashes)
+
+
+def test_every_older_form_is_still_read_and_all_forms_seed_the_filter() -> None:
+    mids, hashes = [65535, 1, 2, 9], [7, 2**32 - 1, 0, 123456789]
+    binary = binary_ledger(mids, hashes)
+    with pytest.raises(UnicodeDecodeError):
+        binary.decode("utf-8")  # what polars refused to read
+    assert decode_ledger(binary) == (mids, hashes)
+    assert decode_ledger(first_format_ledger(mids, hashes)) == (mids, hashes)
+    assert decode_ledger(binary_ledger([], [])) == ([], [])
+    f = RedeliveryFilter()
+    newest = encode_ledger([1], [11])
+    assert f.load([newest, binary_ledger([1, 2], [10, 20]), first_format_ledger([3], [30])]) == 3
+    assert f.check(1, 11, dup=True) is Seen.STORED  # the newest ledger wins for id 1
+    assert f.check(2, 20, dup=True) is Seen.STORED
+    assert f.check(3, 30, dup=True) is Seen.STORED
+
+
+def test_a_damaged_text_ledger_is_refused_not_misread() -> None:
+    good = encode_ledger([1, 2, 3], [4, 5, 6])
+    for bad in (good[:-3], good[:3] + b'"' + good[4:], b"v3:", b"v3:00000"):
+        with pytest.raises(ValueError, match="no known form"):
+            decode_ledger(bad)
 
 
 def test_redelivery_of_a_stored_message_is_recognised_after_a_restart() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,28 +10,14 @@ import pytest
 
 from logger.errors import StoreWriteError
 from logger.store import StoredFile
+from tests.mounts import tmpfs
 from tests.store.util import BASE_NS, MINUTE_NS, chunk, evenly, files_on_disk, make_store
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    try:
-        done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except OSError as exc:
-        pytest.skip(f"cannot run mount: {exc}")
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a 1 MB tmpfs (needs root): {done.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "disk", "size=1m") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=False)
 
 
 def test_disk_full(small_disk: Path) -> None:

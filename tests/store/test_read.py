@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -67,31 +66,24 @@ def test_read_of_a_deleted_file_is_a_store_error(tmp_path: Path) -> None:
         store.read(file, "ts", BASE_NS, BASE_NS)
 
 
-def test_one_minute_window_is_fast(tmp_path: Path) -> None:
+def test_one_minute_window_reads_only_its_row_groups(tmp_path: Path) -> None:
     store = make_store(tmp_path, row_group_rows=10_000)
-    times = evenly(BASE_NS, 360_000, 10_000_000)  # one hour at 100 Hz, one file
+    times = evenly(BASE_NS, 360_000, 10_000_000)  # one hour at 100 Hz, one file, 36 row groups
     write_published(store, [chunk(times)])
     start = BASE_NS + 30 * MINUTE_NS
-    store.read(
-        store.files("frames", start, start)[0], "ts", start, start + MINUTE_NS
-    )  # warm the footer cache
-    began = time.perf_counter()
-    for _ in range(20):
-        (file,) = store.files("frames", start, start + MINUTE_NS)
-        rows = store.read(file, "ts", start, start + MINUTE_NS).num_rows
-    per_query = (time.perf_counter() - began) / 20
-    assert rows == 6001
-    assert per_query < 0.02, f"{per_query * 1000:.1f} ms per 1-minute query"
+    (file,) = store.files("frames", start, start + MINUTE_NS)
+    assert pq.read_metadata(file.path).num_row_groups == 36
+    assert store.row_groups(file, "ts", start, start + MINUTE_NS) == [18]  # of 100 s each
+    assert store.read(file, "ts", start, start + MINUTE_NS).num_rows == 6001
 
 
-def test_index_with_100k_files_is_fast(tmp_path: Path) -> None:
+def test_index_with_100k_files_finds_removes_and_republishes(tmp_path: Path) -> None:
     index = StoreIndex()
     starts = BASE_NS + np.arange(100_000, dtype=np.int64) * 10_000_000_000
     files = [
         StoredFile(s, s + 9_000_000_000, i, "frames", tmp_path / f"{i}", 1)
         for i, s in enumerate(starts.tolist())
     ]
-    began = time.perf_counter()
     index.add(files)
     for i in range(0, 100_000, 100):
         assert index.files("frames", files[i].first_ns + 1, files[i].first_ns + 2) == [files[i]]
@@ -100,6 +92,4 @@ def test_index_with_100k_files_is_fast(tmp_path: Path) -> None:
     assert index.count == 99_000 and index.oldest(limit=1) == [files[1000]]
     for f in reversed(files[:1000]):  # publishing older files one by one stays cheap
         index.add([f])
-    elapsed = time.perf_counter() - began
     assert index.count == 100_000 and index.oldest(limit=2) == files[:2]
-    assert elapsed < 2.0, f"{elapsed:.2f} s"
