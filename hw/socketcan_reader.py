@@ -4,10 +4,9 @@ receive timestamps and the kernel's count of frames it dropped.
 python-can's ``SocketcanBus`` opens and binds the socket (its public ``socket``); the gateway
 reads it here instead of calling ``recv()`` once per frame:
 
-- :func:`configure` asks the kernel for nanosecond receive timestamps (``SO_TIMESTAMPNS``), for
-  its drop count with every frame (``SO_RXQ_OVFL``: the number of frames it dropped from this
-  socket's receive queue so far, a u32) and for a receive buffer of ``rcvbuf`` bytes; it returns
-  the size the kernel granted.
+- :func:`hw.socketcan_socket.configure` asks the kernel for nanosecond receive timestamps
+  (``SO_TIMESTAMPNS``), for its drop count with every frame (``SO_RXQ_OVFL``) and for a receive
+  buffer of ``rcvbuf`` bytes.
 - :class:`SocketcanReader` holds one batch of frames in preallocated slots (frame buffers,
   control-message buffers and the ``mmsghdr`` array are allocated once). :meth:`~SocketcanReader.wait`
   polls the socket; :meth:`~SocketcanReader.receive` moves every frame waiting, up to the free
@@ -19,14 +18,6 @@ Frames are mapped as python-can's socketcan interface maps them: a 72-byte read 
 BRS and ESI flags kept, its length rounded up to a valid FD length), a 16-byte read classic CAN
 (FD flags cleared); the id keeps the EFF / RTR / ERR flags, with 29 bits for an extended id and
 11 otherwise; a remote frame carries no data. Timestamps are the kernel's receive times (ns).
-
-The receive buffer (``rcvbuf``): the bytes of frames the kernel may hold for the socket, as
-``getsockopt(SO_RCVBUF)`` and ``ss -m`` (``rb``) report it. Every queued frame is charged its
-socket buffer's ``truesize`` (about 1 KiB for a CAN frame, measured by ``bench vcan``), and
-frames that arrive while the buffer is full are dropped and counted. The kernel doubles what
-``setsockopt`` asks for (for its bookkeeping), so half of ``rcvbuf`` is asked for;
-``SO_RCVBUFFORCE`` is tried first (allowed with CAP_NET_ADMIN, e.g. as root), then
-``SO_RCVBUF``, which ``net.core.rmem_max`` caps.
 
 Kernel drops: the count comes with every frame read after a drop, so a loss is placed between
 the kernel times of the frames read around it (:class:`KernelDrop`); frames dropped after the
@@ -47,8 +38,6 @@ import socket
 import struct
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -57,27 +46,19 @@ import numpy.typing as npt
 from canp.schema import CAN_EFF_FLAG, CAN_EFF_MASK, CAN_RTR_FLAG, FLAG_FD
 from canp.wire import MAX_DATA, encode_frames
 from hw.bus import frame_bits_sum
+from hw.socketcan_socket import (
+    CAN_ID_FLAGS,
+    CAN_SFF_MASK,
+    CANFD_MTU,
+    SO_RXQ_OVFL,
+    SO_TIMESTAMPNS,
+    KernelDrop,
+    configure,
+    kernel_drops,
+)
 from logger.config import MAX_RCVBUF
 
 _log = logging.getLogger(__name__)
-
-SO_RCVBUFFORCE = 33
-SO_TIMESTAMPNS = 35  # SO_TIMESTAMPNS_OLD: struct timespec of longs, as python-can asks for it
-SO_RXQ_OVFL = 40
-SO_MEMINFO = 55
-SK_MEMINFO_VARS = 9
-SK_MEMINFO_DROPS = 8
-CAN_MTU, CANFD_MTU = 16, 72
-CAN_ID_FLAGS = 0xE0000000
-CAN_SFF_MASK = 0x7FF
-SATURATED_FPS = 21_277
-"""Frames per second on a classic 1 Mbit/s bus full of the shortest frames (47 bits each)."""
-FRAME_TRUESIZE = 1024
-"""Bytes the kernel charges a socket's receive queue per CAN frame (skb truesize; measured by
-``bench vcan``: 768 for a classic frame and 1024 for CAN FD on Debian's 6.1 kernel)."""
-DEFAULT_RCVBUF = SATURATED_FPS * FRAME_TRUESIZE
-"""A socketcan bus's receive buffer unless its ``rcvbuf`` says otherwise: a second of a
-saturated 1 Mbit/s bus (about 21 MB, memory the kernel uses only while frames wait)."""
 
 _U32 = 1 << 32
 _SFF_KEEP = np.uint32(CAN_ID_FLAGS | CAN_SFF_MASK)
@@ -114,7 +95,6 @@ _CTRL = np.dtype(
 _CMSG_HEAD = struct.Struct(f"={'Q' if _SIZE_T == 8 else 'I'}ii")
 _TIMESPEC = struct.Struct(f"=2{'q' if _LONG == 8 else 'i'}")
 _U32_VALUE = struct.Struct("=I")
-_MEMINFO = struct.Struct(f"={SK_MEMINFO_VARS}I")
 
 
 class _MsgHdr(ctypes.Structure):
@@ -175,32 +155,6 @@ def _recvmmsg() -> Callable[..., int]:
     return call
 
 
-def configure(sock: socket.socket, rcvbuf: int) -> int:
-    """Timestamps, drop counts and a receive buffer of ``rcvbuf`` bytes for ``sock``; the
-    receive buffer the kernel granted (bytes, as ``getsockopt(SO_RCVBUF)`` reports it)."""
-    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-    sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
-    ask = max(1, min(rcvbuf, MAX_RCVBUF) // 2)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, ask)
-    except PermissionError:  # no CAP_NET_ADMIN: net.core.rmem_max caps this one
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, ask)
-    return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
-
-
-def kernel_drops(sock: socket.socket) -> int:
-    """The kernel's count of frames dropped from ``sock``'s receive queue (``SO_MEMINFO``), u32."""
-    info = sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, _MEMINFO.size)
-    return int(_MEMINFO.unpack_from(info)[SK_MEMINFO_DROPS])
-
-
-def queued_bytes(sock: socket.socket) -> int:
-    """Bytes the kernel charges ``sock``'s receive queue for the frames waiting in it (the sum of
-    their ``truesize``; ``SO_MEMINFO`` ``rmem_alloc``)."""
-    info = sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, _MEMINFO.size)
-    return int(_MEMINFO.unpack_from(info)[0])
-
-
 def control_messages(buf: memoryview, length: int) -> Iterator[tuple[int, int, memoryview]]:
     """``(level, type, data)`` of each control message in the first ``length`` bytes of ``buf``."""
     pos = 0
@@ -210,32 +164,6 @@ def control_messages(buf: memoryview, length: int) -> Iterator[tuple[int, int, m
             return
         yield level, kind, buf[pos + _CMSG_HDR : pos + size]
         pos += socket.CMSG_SPACE(size - _CMSG_HDR)
-
-
-@dataclass(frozen=True)
-class KernelDrop:
-    """Frames the kernel dropped, and where: between the kernel times (ns) of the last frame read
-    before them (None: none was read on this socket) and the first read after them (None: none
-    yet)."""
-
-    frames: int
-    after_ns: int | None
-    before_ns: int | None
-
-    def where(self) -> str:
-        """Where the frames were lost, in words (kernel times in UTC)."""
-        after, before = _utc(self.after_ns), _utc(self.before_ns)
-        if after and before:
-            return f"between the frames read at {after} and {before}"
-        if after:
-            return f"after the frame read at {after}"
-        return f"before the frame read at {before}" if before else "before any frame was read"
-
-
-def _utc(ns: int | None) -> str | None:
-    if ns is None:
-        return None
-    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="microseconds")
 
 
 class SocketcanReader:

@@ -7,24 +7,17 @@ backlog (frames read and not yet confirmed by the broker) reaches its bound drop
 reads beyond it: counted, and logged once per burst.
 
 Reading: a ``socketcan`` bus is read in bulk from the socket python-can opened
-(:class:`hw.socketcan_reader.SocketcanReader`: every frame waiting in one system call, kernel
-timestamps, the batch encoded with numpy), with a receive buffer of the bus's ``rcvbuf`` bytes
-(default :data:`DEFAULT_RCVBUF`; the size granted is logged, and a warning given when it is
-smaller). Frames the kernel dropped because that buffer was full (``SO_RXQ_OVFL``) are counted
-as ``kernel_dropped`` and logged once per burst, naming the kernel times between which they
-were lost. Every other interface is read with python-can's ``bus.recv(timeout)``, frame by frame
-(:func:`canp.wire.encode_messages`).
+(:class:`hw.socketcan_reader.SocketcanReader`), with a receive buffer of its ``rcvbuf`` bytes
+(default :data:`DEFAULT_RCVBUF`; a warning when less is granted); frames the kernel dropped
+because it was full count as ``kernel_dropped``, logged once per burst with the kernel times
+between which they were lost. Other interfaces: python-can's ``bus.recv(timeout)``.
 
-Bus trouble: a failed read (interface down, adapter unplugged) is logged and counted, the bus is
-closed and reopened with back-off (:data:`REOPEN_INITIAL_S` doubling up to :data:`REOPEN_MAX_S`),
-and when frames come again the gap (seconds without frames) is logged and reported in the
-counters. A bus that opens but fails again before any frame came (a SocketCAN interface that is
-down: binding to it works, reading reports ENETDOWN at once) keeps the back-off growing across
-those reopens, and only its first failure and reopen are logged as warnings (the rest at debug
-level), so a bus down for hours costs a handful of log lines, not two every half second. A
-driver that is missing fails :meth:`BusReader.open_first`; a device that is missing at start is
-retried like one that went away. A replay (:mod:`hw.replay`) is never reopened: a log
-file that cannot be parsed further ends that bus (state ``failed``).
+Bus trouble: a failed read (interface down, adapter unplugged) is logged and counted, the bus
+reopened with back-off (:data:`REOPEN_INITIAL_S` doubling up to :data:`REOPEN_MAX_S`), and the
+gap (seconds without frames) logged and counted when frames come again. A bus failing again
+before any frame came (a SocketCAN interface that is down) keeps the back-off growing and warns
+once. A missing driver fails :meth:`BusReader.open_first`; a device missing at start is retried.
+A replay (:mod:`hw.replay`) is never reopened: a log that cannot be parsed further ends it.
 """
 
 from __future__ import annotations
@@ -41,7 +34,8 @@ import can
 from canp.wire import encode_messages
 from hw.bus import BusError, bitrates, describe, frame_bits, open_bus
 from hw.replay import ReplayBus
-from hw.socketcan_reader import DEFAULT_RCVBUF, SocketcanReader
+from hw.socketcan_reader import SocketcanReader
+from hw.socketcan_socket import DEFAULT_RCVBUF
 from logger.burstlog import BurstLogger
 from logger.bus_stats import (
     DOWN,
@@ -345,8 +339,7 @@ class BusReader:
         reader = self._socket_reader
         if reader is None or reader.kernel_dropped == self._kernel_seen:
             return
-        new = reader.kernel_dropped - self._kernel_seen
-        self._kernel_seen = reader.kernel_dropped
+        new, self._kernel_seen = reader.kernel_dropped - self._kernel_seen, reader.kernel_dropped
         drop = reader.last_drop
         self._kernel_log.hit(
             f"{new} frames {drop.where() if drop else ''} ({self._kernel_seen} in all; "

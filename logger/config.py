@@ -95,7 +95,7 @@ class BusConfig:
     """One CAN bus read by the gateway; ``options`` go to the python-can interface.
 
     ``rcvbuf``: a ``socketcan`` bus's kernel receive buffer in bytes (None: the gateway's
-    default, :data:`hw.socketcan_reader.DEFAULT_RCVBUF`).
+    default, :data:`hw.socketcan_socket.DEFAULT_RCVBUF`).
     """
 
     name: str

@@ -22,12 +22,8 @@ from can.interfaces.socketcan.socketcan import capture_message
 
 from canp.wire import decode_payloads, encode_messages
 from hw.bus import frame_bits
-from hw.socketcan_reader import (
-    SO_TIMESTAMPNS,
-    SocketcanReader,
-    configure,
-    kernel_drops,
-)
+from hw.socketcan_reader import SocketcanReader
+from hw.socketcan_socket import SO_TIMESTAMPNS, configure, kernel_drops
 
 EFF, RTR, ERR = 0x80000000, 0x40000000, 0x20000000
 BRS, ESI = 0x01, 0x02
