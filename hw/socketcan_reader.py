@@ -21,8 +21,9 @@ BRS and ESI flags kept, its length rounded up to a valid FD length), a 16-byte r
 
 Kernel drops: the count comes with every frame read after a drop, so a loss is placed between
 the kernel times of the frames read around it (:class:`KernelDrop`); frames dropped after the
-last frame read are found from ``SO_MEMINFO`` (the same counter) by :meth:`~SocketcanReader.check_drops`,
-which the gateway calls when the bus is idle and before it closes the socket.
+last frame read are found from ``SO_MEMINFO`` (the same counter) by
+:meth:`~SocketcanReader.check_drops`, which the gateway calls when the bus is idle and before it
+closes the socket.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from hw.socketcan_socket import (
     KernelDrop,
     configure,
     kernel_drops,
+    meminfo,
 )
 from logger.config import MAX_RCVBUF
 
@@ -236,7 +238,7 @@ class SocketcanReader:
         if self._sock is None:
             return
         with contextlib.suppress(OSError):  # already closed
-            self.check_drops()
+            self.check_drops(closing=True)
         self._poll.unregister(self._fd)
         self._sock, self._fd = None, -1
 
@@ -271,11 +273,16 @@ class SocketcanReader:
         self.count += min(max(frames, 0), self.pending)
         self.pending = 0
 
-    def check_drops(self) -> KernelDrop | None:
-        """Frames the kernel dropped that no frame read has reported yet (``SO_MEMINFO``)."""
+    def check_drops(self, *, closing: bool = False) -> KernelDrop | None:
+        """Frames the kernel dropped after the last frame read (``SO_MEMINFO``), when none is
+        waiting (or when ``closing``): frames still waiting report drops before them themselves,
+        placed between frames."""
         if self._sock is None:
             return None
-        return self._dropped(kernel_drops(self._sock), self._last_ts, None)
+        queued, drops = meminfo(self._sock)
+        if queued and not closing:
+            return None
+        return self._dropped(drops, self._last_ts, None)
 
     # ---- the batch ------------------------------------------------------------------------------
     def payload(self) -> bytes:

@@ -57,8 +57,13 @@ def configure(sock: socket.socket, rcvbuf: int) -> int:
 
 def kernel_drops(sock: socket.socket) -> int:
     """The kernel's count of frames dropped from ``sock``'s receive queue (``SO_MEMINFO``), u32."""
-    info = sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, _MEMINFO.size)
-    return int(_MEMINFO.unpack_from(info)[SK_MEMINFO_DROPS])
+    return meminfo(sock)[1]
+
+
+def meminfo(sock: socket.socket) -> tuple[int, int]:
+    """One ``SO_MEMINFO`` look at ``sock``: (bytes queued, frames dropped so far)."""
+    info = _MEMINFO.unpack_from(sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, _MEMINFO.size))
+    return int(info[0]), int(info[SK_MEMINFO_DROPS])
 
 
 def queued_bytes(sock: socket.socket) -> int:
