@@ -4,11 +4,17 @@ Every run gets a fresh Mosquitto (so no persistent session survives between runs
 service process. The clock starts when the publishers are launched and stops at the first poll
 (every 50 ms) that finds all N messages in final Parquet files (written, fsynced, renamed).
 Baselines without the service show that the publishers and the broker are not the bottleneck.
+
+The service's memory is read from /proc: idle (VmRSS once it listens, before the first message)
+and peak (VmHWM at the end). With ``BENCH_PEER=<another checkout>`` (its ``.venv`` set up) every
+plan also runs that checkout's ``sdvlog``, alternating which goes first, and the table gives this
+checkout's throughput and memory as ratios to the peer's, measured in the same run.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +30,7 @@ import pyarrow.parquet as pq
 from bench.common import (
     EXCHANGE,
     RESULTS,
+    SDVLOG,
     TOPIC_FILTER,
     BenchMosquitto,
     ServiceProcess,
@@ -52,6 +59,10 @@ RECEIVE_MAXIMUM = 65535  # the exchange's default (MQTT 5 receive maximum it ask
 FLUSH_MS = 1000
 POLL_S = 0.05
 TARGET_MSG_S_2K = 15000.0
+TARGET_IDLE_MIB = 80.0
+TARGET_PEAK_MIB_2K = 150.0
+#: Environment variable naming a peer checkout whose ``sdvlog`` is measured beside this one.
+PEER_ENV = "BENCH_PEER"
 _ALPHABET = np.frombuffer(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", np.uint8
 )
@@ -194,8 +205,30 @@ def with_c_subscriber(tmp: Path, w: Workload) -> Baseline:
         return Baseline("… + mosquitto_sub -q 1 (C subscriber)", elapsed)
 
 
+@dataclass(frozen=True)
+class Service:
+    """Which ``sdvlog`` a run measures: this checkout's, or the peer's."""
+
+    name: str
+    sdvlog: Path
+
+
+def services() -> list[Service]:
+    """This checkout's service, and the peer's when ``BENCH_PEER`` names a checkout."""
+    out = [Service("this", SDVLOG)]
+    peer = os.environ.get(PEER_ENV)
+    if peer:
+        sdvlog = Path(peer).resolve() / ".venv" / "bin" / "sdvlog"
+        if not sdvlog.is_file():
+            raise RuntimeError(f"{PEER_ENV}={peer}: no {sdvlog} (run tools/setup.sh there)")
+        out.append(Service(f"peer {Path(peer).name}", sdvlog))
+    return out
+
+
 @dataclass
 class CaptureRun:
+    service: str
+    memory: str | None
     cap: int
     receive_maximum: int
     size: int
@@ -206,6 +239,7 @@ class CaptureRun:
     first_rows: int  # rows in it
     files: int
     disk_bytes: int
+    service_idle: int  # VmRSS before the first message
     service_hwm: int
     service_cpu_s: float
     broker_cpu_s: float
@@ -261,12 +295,23 @@ class Plan:
     n: int
     cap: int = RING_CAP
     receive_maximum: int = RECEIVE_MAXIMUM
+    memory: str | None = None  # [limits] memory; None: the service's default (and peers run it)
 
 
 def capture_run(
-    tmp: Path, w: Workload, plan: Plan, *, profile: bool = False, timeout: float = 600.0
+    tmp: Path,
+    w: Workload,
+    plan: Plan,
+    *,
+    svc: Service | None = None,
+    profile: bool = False,
+    timeout: float = 600.0,
 ) -> CaptureRun:
-    run_dir = tmp / f"capture-{w.size}-{w.n}-{plan.cap}-{plan.receive_maximum}"
+    svc = svc or Service("this", SDVLOG)
+    label = svc.name.replace(" ", "-")
+    run_dir = (
+        tmp / f"capture-{w.size}-{w.n}-{plan.cap}-{plan.receive_maximum}-{plan.memory}-{label}"
+    )
     run_dir.mkdir(parents=True)
     store = run_dir / "store"
     url = query_url()
@@ -280,17 +325,19 @@ def capture_run(
                 cap=plan.cap,
                 flush_ms=FLUSH_MS,
                 receive_maximum=plan.receive_maximum,
+                memory=plan.memory,
             ),
             encoding="utf-8",
         )
-        service = ServiceProcess(config, run_dir / "sdvlog.log", url)
+        service = ServiceProcess(config, run_dir / "sdvlog.log", url, svc.sdvlog)
         service.start()
         profiler: Profiler | None = None
         try:
             service.wait_ready()
             broker.wait_subscribed(client_id(), TOPIC_FILTER)
             counter = StoreCounter(store / EXCHANGE / "raw")
-            cpu0, bcpu0 = service.status().cpu_s, cpu_seconds(broker.pid)
+            idle = service.status()
+            cpu0, bcpu0 = idle.cpu_s, cpu_seconds(broker.pid)
             if profile:
                 profiler = Profiler(
                     service.pid, RESULTS / f"profile-capture-{w.size}-{w.n}-{plan.cap}.txt"
@@ -339,6 +386,8 @@ def capture_run(
             log.error("capture %d B x %d: %s", w.size, w.n, p)
         disk = sum(p.stat().st_size for p in counter.files)
         return CaptureRun(
+            service=svc.name,
+            memory=plan.memory,
             cap=plan.cap,
             receive_maximum=plan.receive_maximum,
             size=w.size,
@@ -349,6 +398,7 @@ def capture_run(
             first_rows=first[1],
             files=len(counter.files),
             disk_bytes=disk,
+            service_idle=idle.rss,
             service_hwm=status.hwm,
             service_cpu_s=status.cpu_s - cpu0,
             broker_cpu_s=bcpu,
@@ -360,11 +410,13 @@ def capture_run(
 
 def run(quick: bool, *, profile: bool = False, keep: bool = False) -> Report:
     # 64 B and 2 KB; 2 KB at twice the length (memory must not grow with it); then 2 KB with a
-    # smaller ring and with a smaller receive window, to show which of the two bounds memory.
+    # smaller ring, a smaller receive window and other [limits] memory, to show what bounds memory.
     plans = [Plan(64, 10_000), Plan(2048, 10_000), Plan(2048, 20_000)] if quick else [
         Plan(64, 300_000), Plan(2048, 180_000), Plan(2048, 360_000),
         Plan(2048, 180_000, cap=5_000), Plan(2048, 180_000, receive_maximum=20_000),
+        Plan(2048, 180_000, memory="16MB"), Plan(2048, 180_000, memory="128MB"),
     ]  # fmt: skip
+    svcs = services()
     report = Report("capture", quick, profiled=profile)
     report.context.update(
         {
@@ -374,6 +426,7 @@ def run(quick: bool, *, profile: bool = False, keep: bool = False) -> Report:
             "flush_ms": FLUSH_MS,
             "compress": "zstd",
             "qos": 1,
+            "services": ", ".join(f"{svc.name}: {svc.sdvlog}" for svc in svcs),
         }
     )
     with scratch_dir(keep) as tmp:
@@ -390,18 +443,42 @@ def run(quick: bool, *, profile: bool = False, keep: bool = False) -> Report:
                 base.add(b.what, w.size, w.n, b.seconds, w.n / b.seconds, w.mb / b.seconds)
                 log.info("%s %d B: %.2f s", b.what, w.size, b.seconds)
         runs = []
-        for plan in plans:
+        for i, plan in enumerate(plans):
             w = workloads[plan.size, plan.n]
-            log.info("capture %s ...", plan)
-            r = capture_run(tmp, w, plan, profile=profile)
-            log.info("capture %d B x %d: %.2f s, %.0f msg/s", w.size, w.n, r.durable_s, r.msg_s)
-            runs.append(r)
+            # a peer may not know [limits]: it runs the plans that use the defaults
+            order = svcs if plan.memory is None else svcs[:1]
+            for svc in order if i % 2 == 0 else order[::-1]:  # alternate who goes first
+                log.info("capture %s on %s ...", plan, svc.name)
+                r = capture_run(tmp, w, plan, svc=svc, profile=profile)
+                log.info("capture %d B x %d: %.2f s, %.0f msg/s", w.size, w.n, r.durable_s, r.msg_s)
+                runs.append(r)
     _capture_table(report, runs)
-    two_k = [r for r in runs if r.size == 2048]
-    default_2k = [r for r in two_k if r.cap == RING_CAP and r.receive_maximum == RECEIVE_MAXIMUM]
+    this = [r for r in runs if r.service == "this"]
+    default_2k = [
+        r
+        for r in this
+        if r.size == 2048
+        and r.cap == RING_CAP
+        and r.receive_maximum == RECEIVE_MAXIMUM
+        and r.memory is None
+    ]
     slowest_2k = min(r.msg_s for r in default_2k)
     report.target(
         "capture 2 KB, publish → durable (slowest run)", slowest_2k, ">=", TARGET_MSG_S_2K, "msg/s"
+    )
+    report.target(
+        "service peak RSS, 2 KB (highest run)",
+        max(r.service_hwm for r in default_2k) / 2**20,
+        "<=",
+        TARGET_PEAK_MIB_2K,
+        "MiB",
+    )
+    report.target(
+        "service idle RSS (highest run)",
+        max(r.service_idle for r in this) / 2**20,
+        "<=",
+        TARGET_IDLE_MIB,
+        "MiB",
     )
     if len(default_2k) >= 2:
         short, long = default_2k[0], default_2k[-1]
@@ -410,7 +487,7 @@ def run(quick: bool, *, profile: bool = False, keep: bool = False) -> Report:
             f"{long.service_hwm / 2**20:.0f} MiB for {long.n} x 2 KB (ring cap {RING_CAP})"
         )
     for r in runs:
-        what = f"{r.size} B x {r.n} (cap {r.cap}, receive max {r.receive_maximum})"
+        what = f"{r.service}: {r.size} B x {r.n} (cap {r.cap}, receive max {r.receive_maximum})"
         for p in r.problems:
             report.failures.append(f"{what}: {p}")
         for line in r.warnings[:5]:
@@ -418,23 +495,43 @@ def run(quick: bool, *, profile: bool = False, keep: bool = False) -> Report:
     return report
 
 
+def _peer_of(run: CaptureRun, runs: list[CaptureRun]) -> CaptureRun | None:
+    """The peer's run of the same plan, if one was measured."""
+    for r in runs:
+        same = (r.size, r.n, r.cap, r.receive_maximum, r.memory) == (
+            run.size, run.n, run.cap, run.receive_maximum, run.memory
+        )  # fmt: skip
+        if same and r.service != "this":
+            return r
+    return None
+
+
+def _ratio(value: float, peer: float | None) -> float | None:
+    return None if peer is None or not peer else value / peer
+
+
 def _capture_table(report: Report, runs: list[CaptureRun]) -> Table:
     t = report.table(
         "capture: publish → durable Parquet (sdvlog run, RAW, QoS 1, Mosquitto)",
-        "payload B", "messages", "ring cap", "recv max", "published s", "1st file s", "durable s", "msg/s", "MB/s",
-        "steady msg/s",
-        "files", "disk MB", "svc CPU s", "svc CPU %", "broker CPU s", "svc peak MiB", "exact",
+        "service", "payload B", "messages", "ring cap", "recv max", "memory", "published s",
+        "1st file s", "durable s", "msg/s", "msg/s vs peer", "MB/s", "steady msg/s", "files",
+        "disk MB", "svc CPU s", "svc CPU %", "broker CPU s", "svc idle MiB", "idle vs peer",
+        "svc peak MiB", "peak vs peer", "exact",
     )  # fmt: skip
     for r in runs:
+        peer = _peer_of(r, runs) if r.service == "this" else None
         t.add(
+            r.service,
             r.size,
             r.n,
             r.cap,
             r.receive_maximum,
+            r.memory or "default",
             r.published_s,
             r.first_s,
             r.durable_s,
             r.msg_s,
+            _ratio(r.msg_s, peer.msg_s if peer else None),
             r.mb_s,
             r.steady_msg_s,
             r.files,
@@ -442,7 +539,10 @@ def _capture_table(report: Report, runs: list[CaptureRun]) -> Table:
             r.service_cpu_s,
             100 * r.service_cpu_s / r.durable_s,
             r.broker_cpu_s,
+            r.service_idle / 2**20,
+            _ratio(r.service_idle, peer.service_idle if peer else None),
             r.service_hwm / 2**20,
+            _ratio(r.service_hwm, peer.service_hwm if peer else None),
             r.verified,
         )
     return t

@@ -89,8 +89,11 @@ def service_toml(
     flush_ms: int = 1000,
     qos: int = 1,
     receive_maximum: int | None = None,
+    memory: str | None = None,
 ) -> str:
-    """A ``sdvlog run`` configuration with one RAW exchange on ``bench/#``."""
+    """A ``sdvlog run`` configuration with one RAW exchange on ``bench/#`` (``memory``: its
+    ``[limits] memory``, left to the default when None)."""
+    limits = "" if memory is None else f"\n[limits]\nmemory = {toml_str(memory)}\n"
     return f"""vin = {toml_str(VIN)}
 
 [broker]
@@ -112,7 +115,7 @@ compress = "zstd"
 
 [query]
 url = {toml_str(query_url)}
-"""
+{limits}"""
 
 
 def query_url() -> str:
@@ -153,10 +156,12 @@ def cpu_seconds(pid: int | None) -> float:
 
 
 class ServiceProcess:
-    """``sdvlog run -c CONFIG`` as a child process, its log in ``log_path``."""
+    """``sdvlog run -c CONFIG`` as a child process, its log in ``log_path`` (``sdvlog``: the
+    command of this checkout, or of a peer checkout measured beside it)."""
 
-    def __init__(self, config_path: Path, log_path: Path, url: str) -> None:
+    def __init__(self, config_path: Path, log_path: Path, url: str, sdvlog: Path = SDVLOG) -> None:
         self.config_path = config_path
+        self.sdvlog = sdvlog
         self.log_path = log_path
         self.url = url
         self._proc: subprocess.Popen[bytes] | None = None
@@ -171,7 +176,7 @@ class ServiceProcess:
         with self.log_path.open("ab") as out:
             self.started_at = time.monotonic()
             self._proc = subprocess.Popen(
-                [str(SDVLOG), "run", "-c", str(self.config_path)],
+                [str(self.sdvlog), "run", "-c", str(self.config_path)],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=out,

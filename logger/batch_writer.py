@@ -62,6 +62,7 @@ class BatchWriter:
         self._retry = retry_s
         self._pending: deque[PendingBatch] = deque()
         self._unacked = 0
+        self._bytes = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._error_log = BurstLogger(log, f"{name}: cannot write batch, will retry")
@@ -70,10 +71,15 @@ class BatchWriter:
     def submit(self, batch: PendingBatch) -> None:
         self._pending.append(batch)
         self._unacked += len(batch.mids)
+        self._bytes += batch.nbytes
         self._cond.notify_all()
 
     def unacked(self) -> int:
         return self._unacked
+
+    def held_bytes(self) -> int:
+        """What the batches not yet durable count against the memory share."""
+        return self._bytes
 
     def wait(self, batch: PendingBatch) -> None:
         while not batch.done.wait(0.5):
@@ -159,6 +165,7 @@ class BatchWriter:
             self._store.publish(files)
             self._pending.popleft()
             self._unacked -= len(pending.mids)
+            self._bytes -= pending.nbytes
             c.batches += 1
             c.messages += len(pending.batch)
             c.files += len(files)
@@ -186,5 +193,5 @@ class BatchWriter:
 
 def _quarantine_all(batch: MessageBatch, reason: str) -> TableChunk:
     return quarantine_chunk(
-        batch.keys.tolist(), batch.topics, batch.payloads, [reason] * len(batch)
+        batch.keys.tolist(), batch.topics, list(batch.payloads), [reason] * len(batch)
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,11 +27,23 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+#: Arrow's allocator for ``sdvlog run`` unless ARROW_DEFAULT_MEMORY_POOL says otherwise. Every
+#: batch's Arrow and Parquet buffers come and go; glibc's malloc gives that memory back where the
+#: bundled mimalloc keeps it resident (bench capture: about 15 MiB lower peak, same throughput).
+RUN_ARROW_POOL = "system"
+
+
 def _run(args: argparse.Namespace) -> int:
+    if "pyarrow" not in sys.modules:  # Arrow reads the variable when it is first loaded
+        os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", RUN_ARROW_POOL)
     from logger.config import Config, load_config  # noqa: PLC0415 - keep `sdvlog --help` fast
     from logger.service import Service  # noqa: PLC0415
 
     cfg = load_config(args.config) if args.config else Config()
+    if not cfg.buses:  # only the gateway's log formats (asammdf) use pandas
+        from logger.compat import keep_pandas_unloaded  # noqa: PLC0415
+
+        keep_pandas_unloaded()
     Service(cfg).run_until_signal()
     return 0
 

@@ -242,6 +242,26 @@ class ParquetConfig:
             raise ConfigError("parquet.file_size", f"must be positive, got {self.file_size}")
 
 
+#: The default ``[limits] memory``: what the rings and writers may hold of captured messages.
+DEFAULT_MEMORY = 32 << 20
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    """``[limits]``: ``memory`` is the bytes of captured messages the service holds at most (its
+    rings plus the batches being written), split evenly among the exchanges."""
+
+    memory: int = DEFAULT_MEMORY
+
+    def __post_init__(self) -> None:
+        if self.memory < 1 << 20:
+            raise ConfigError("limits.memory", f"must be at least 1MB, got {self.memory} bytes")
+
+    def per_exchange(self, exchanges: int) -> int:
+        """The share of ``memory`` of each of ``exchanges`` exchanges."""
+        return self.memory // max(1, exchanges)
+
+
 @dataclass(frozen=True)
 class QueryConfig:
     url: str = "tcp://127.0.0.1:10000"
@@ -265,6 +285,7 @@ class Config:
     exchanges: tuple[ExchangeConfig, ...] = (ExchangeConfig(),)
     parquet: ParquetConfig = ParquetConfig()
     query: QueryConfig = QueryConfig()
+    limits: LimitsConfig = LimitsConfig()
     source: Path | None = None
 
     def __post_init__(self) -> None:

@@ -16,6 +16,7 @@ from logger.config import (
     ExchangeConfig,
     FullOp,
     GatewayConfig,
+    LimitsConfig,
     ParquetConfig,
     QueryConfig,
     RingbusConfig,
@@ -251,6 +252,15 @@ def _parquet(s: Section) -> ParquetConfig:
     return cfg
 
 
+def _limits(s: Section) -> LimitsConfig:
+    memory: object = s.get("memory", object, LimitsConfig.memory)
+    if not isinstance(memory, str | int) or isinstance(memory, bool):
+        raise ConfigError(s.key("memory"), f"expected a size like '64MB', got {memory!r}")
+    cfg = s.guarded(lambda: LimitsConfig(memory=parse_size(memory, s.key("memory"))))
+    s.finish()
+    return cfg
+
+
 def _missing(s: Section, name: str) -> str:
     raise ConfigError(s.key(name), "is required")
 
@@ -274,6 +284,7 @@ def build_config(data: Mapping[str, Any], source: Path | None) -> Config:
         max_clients=q.get("max_clients", int, QueryConfig.max_clients),
     )
     q.finish()
+    limits = _limits(root.sub("limits"))
     root.finish()
     return Config(
         vin=vin,
@@ -283,5 +294,6 @@ def build_config(data: Mapping[str, Any], source: Path | None) -> Config:
         exchanges=exchanges,
         parquet=parquet,
         query=query,
+        limits=limits,
         source=source,
     )

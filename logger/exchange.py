@@ -53,6 +53,7 @@ class Exchange:
         plugin: StreamPlugin,
         store: ParquetStore,
         client_id: str,
+        memory: int | None = None,
     ) -> None:
         self.cfg = cfg
         self.name = cfg.name
@@ -65,7 +66,9 @@ class Exchange:
         self.writer = BatchWriter(cfg.name, plugin, store, self.lock, self._ack)
         self._manual_ack = cfg.qos == 1 and endpoint.durable_acks
         window = cfg.receive_maximum if self._manual_ack else None
-        self.ring = Ringbus(cfg.ringbus, self.writer, self.lock, window=window, name=cfg.name)
+        self.ring = Ringbus(
+            cfg.ringbus, self.writer, self.lock, window=window, name=cfg.name, memory=memory
+        )
         self._broker = broker
         self._endpoint = endpoint
         self._client_id = client_id
@@ -213,6 +216,7 @@ class Exchange:
         return {
             "ring": self.ring.counters.as_dict(),
             "ring_size": len(self.ring),
+            "held_bytes": self.ring.held_bytes + self.writer.held_bytes(),
             "writer": vars(self.writer.counters).copy(),
             "quarantined": self.writer.quarantined.as_dict(),
             "backlog_batches": self.writer.backlog,

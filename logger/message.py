@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from logger.payloads import Payloads
+
 
 @dataclass(frozen=True)
 class MessageBatch:
-    """Messages in capture order: ``keys[i]`` (ns, strictly increasing), ``topics[i]``, ``payloads[i]``."""
+    """Messages in capture order: ``keys[i]`` (ns, strictly increasing), ``topics[i]``, ``payloads[i]``.
+
+    ``payloads`` is a list, or :class:`~logger.payloads.Payloads` (back to back in one buffer) as
+    the Ringbus hands them over.
+    """
 
     keys: npt.NDArray[np.int64]
     topics: list[str]
-    payloads: list[bytes]
+    payloads: Sequence[bytes]
 
     def __post_init__(self) -> None:
         if not len(self.keys) == len(self.topics) == len(self.payloads):
@@ -25,6 +32,8 @@ class MessageBatch:
 
     @property
     def nbytes(self) -> int:
+        if isinstance(self.payloads, Payloads):
+            return self.payloads.nbytes
         return sum(map(len, self.payloads))
 
     @classmethod

@@ -11,7 +11,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from logger.command import Command, parse_command
 from logger.config import TIME_UNITS, ExchangeConfig
@@ -149,6 +148,8 @@ class StreamPlugin(ABC):
 
 def in_time_order(table: pa.Table, column: str) -> pa.Table:
     """``table`` stably sorted by ``column`` (returned as is when already in order)."""
+    import pyarrow.compute as pc  # noqa: PLC0415 - loaded once data flows
+
     if table.num_rows < 2:
         return table
     times = table.column(column)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from logger.plugin import TableChunk
 
@@ -22,6 +21,8 @@ OTHER = "other"
 
 def reason_kinds(reasons: pa.ChunkedArray | pa.Array) -> pa.Array:
     """Each reason reduced to its kind (vectorised)."""
+    import pyarrow.compute as pc  # noqa: PLC0415 - loaded once data flows
+
     kinds = pc.replace_substring_regex(reasons, r"(b?'[^']*'|\"[^\"]*\")", "…")
     kinds = pc.replace_substring_regex(kinds, r"\d+(\.\d+)?", "N")
     return pc.utf8_slice_codeunits(kinds, 0, 120)
@@ -40,6 +41,8 @@ class QuarantineCounter:
         for chunk in chunks:
             if chunk.name != QUARANTINE_TABLE or not chunk.table.num_rows:
                 continue
+            import pyarrow.compute as pc  # noqa: PLC0415 - loaded once data flows
+
             counts = pc.value_counts(reason_kinds(chunk.table.column("reason")))
             with self._lock:
                 self._total += chunk.table.num_rows

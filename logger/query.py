@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from logger.errors import Code, QueryError, SdvLoggerError, StoreError
 from logger.message import MessageBatch
@@ -82,6 +81,8 @@ def to_ipc(table: pa.Table) -> bytes:
 
 
 def _cut(table: pa.Table, column: str, start_ns: int, end_ns: int) -> pa.Table:
+    import pyarrow.compute as pc  # noqa: PLC0415 - loaded once data flows
+
     col = table.column(column)
     mask = pc.and_(pc.greater_equal(col, start_ns), pc.less_equal(col, end_ns))
     return table.filter(mask)
@@ -102,6 +103,8 @@ def merge_in_time(parts: list[Part], column: str) -> Iterator[pa.Table]:
     part's lower bound can no longer be preceded by anything and are emitted. Non-overlapping
     parts (RAW files, whose capture keys only grow) pass straight through.
     """
+    import pyarrow.compute as pc  # noqa: PLC0415 - loaded once data flows
+
     ordered = sorted(parts, key=lambda p: p.low)
     held: pa.Table | None = None
     for index, part in enumerate(ordered):
@@ -321,6 +324,8 @@ class Answerer:
     def _memory_part(
         self, q: Query | _Window, chunks: list[TableChunk], outcome: Outcome
     ) -> list[Part]:
+        import pyarrow.compute as pc  # noqa: PLC0415 - loaded once data flows
+
         tables = [
             _cut(c.table, q.time_column, q.start_ns, q.end_ns) for c in chunks if c.name == q.table
         ]

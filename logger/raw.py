@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 import pyarrow as pa
 
 from logger.message import MessageBatch
+from logger.payloads import binary_array
 from logger.plugin import Query, StreamPlugin, TableChunk, frame_slices, parse_basic
 from logger.store.split import time_metadata
 
@@ -34,7 +35,7 @@ class RawPlugin(StreamPlugin):
             [
                 pa.array(batch.keys, pa.int64()),
                 pa.array(batch.topics, pa.string()),
-                pa.array(batch.payloads, pa.binary()),
+                binary_array(batch.payloads),
             ],
             schema=RAW_SCHEMA,
         )

@@ -1,8 +1,10 @@
 """The Ringbus: a bounded in-memory buffer of captured messages, handed to the writer in batches.
 
 A batch leaves the ring when the ring is full (per ``full_op``), when its oldest message is
-``flush_ms`` old, when the broker's window of un-acknowledged messages is nearly used up, and on
-shutdown. The ring and the writer share one lock, so that a query's snapshot of "ring + batches
+``flush_ms`` old, when the broker's window of un-acknowledged messages is nearly used up, when it
+holds half of its memory share (``[limits] memory``), and on shutdown. While the ring and the
+batches being written hold the whole share, :meth:`Ringbus.push` waits for the writer (back-pressure
+on the broker, which keeps the messages it has not delivered). The ring and the writer share one lock, so that a query's snapshot of "ring + batches
 being written + files" is taken at one instant: no gap and no duplicate.
 """
 
@@ -22,15 +24,26 @@ import numpy as np
 from logger.burstlog import BurstLogger
 from logger.config import FullOp, RingbusConfig
 from logger.message import MessageBatch
+from logger.payloads import PayloadBuffer
 
 log = logging.getLogger(__name__)
 NO_MID = -1
+#: A ring hands its batch over before its payloads pass this (one Arrow binary array each).
+_MAX_MAP = 1 << 30
+#: Bytes counted per held message beside its payload and topic (key, ids, list slots, headers).
+MESSAGE_OVERHEAD = 128
+
+
+def held_size(topic: str, payload: bytes) -> int:
+    """The bytes one message counts against the memory share."""
+    return len(payload) + len(topic) + MESSAGE_OVERHEAD
 
 
 class FlushReason(enum.StrEnum):
     FULL = "full"
     AGE = "age"
     WINDOW = "window"
+    MEMORY = "memory"
     SHUTDOWN = "shutdown"
 
 
@@ -42,6 +55,7 @@ class PendingBatch:
     mids: list[int]
     hashes: list[int]
     reason: FlushReason
+    nbytes: int = 0  # what the batch counts against the memory share
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -51,6 +65,8 @@ class BatchSink(Protocol):
     def submit(self, batch: PendingBatch) -> None: ...
 
     def unacked(self) -> int: ...
+
+    def held_bytes(self) -> int: ...
 
     def wait(self, batch: PendingBatch) -> None: ...
 
@@ -63,6 +79,8 @@ class RingCounters:
     dropped: Counter[str] = field(default_factory=Counter)
     flushed_batches: Counter[str] = field(default_factory=Counter)
     flushed_messages: int = 0
+    memory_waits: int = 0  # pushes that waited for the writer to free memory
+    memory_wait_s: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -70,11 +88,14 @@ class RingCounters:
             "dropped": dict(self.dropped),
             "flushed_batches": dict(self.flushed_batches),
             "flushed_messages": self.flushed_messages,
+            "memory_waits": self.memory_waits,
+            "memory_wait_s": round(self.memory_wait_s, 3),
         }
 
 
 class Ringbus:
-    """Bounded buffer of ``cfg.cap`` messages; thread-safe; flushes by size, age, window, shutdown."""
+    """Bounded buffer of ``cfg.cap`` messages and ``memory`` bytes (with what the writer holds);
+    thread-safe; flushes by count, age, window, memory and on shutdown."""
 
     def __init__(
         self,
@@ -83,8 +104,10 @@ class Ringbus:
         lock: threading.Condition,
         window: int | None = None,
         name: str = "ringbus",
+        memory: int | None = None,
     ) -> None:
         self.cfg = cfg
+        self.memory = memory
         self.counters = RingCounters()
         self._sink = sink
         self._cond = lock
@@ -94,13 +117,17 @@ class Ringbus:
         self._window_min = max(1, window - int(window * 0.9)) if window else 1
         self._keys: list[int] = []
         self._topics: list[str] = []
-        self._payloads: list[bytes] = []
+        self._flush_bytes = min(memory // 2, _MAX_MAP) if memory else _MAX_MAP
+        self._map_size = self._flush_bytes if memory else 0
+        self._payloads = PayloadBuffer(self._map_size)
         self._mids: list[int] = []
         self._hashes: list[int] = []
         self._unacked = 0
+        self._bytes = 0
         self._oldest = 0.0
         self._newest = 0.0
         self._stopping = False
+        self._stopped = False  # the shutdown flush is done: nothing more is taken
         self._thread: threading.Thread | None = None
         self._drop_log = BurstLogger(log, f"{name}: ring full, messages dropped")
         self._age_counts: list[int] = []
@@ -117,6 +144,11 @@ class Ringbus:
         return len(self._keys)
 
     @property
+    def held_bytes(self) -> int:
+        """What the buffered messages count against the memory share."""
+        return self._bytes
+
+    @property
     def unacked(self) -> int:
         """QoS 1 messages in the ring (not yet handed to the writer)."""
         return self._unacked
@@ -124,13 +156,23 @@ class Ringbus:
     def push(
         self, key: int, topic: str, payload: bytes, mid: int = NO_MID, digest: int = 0
     ) -> bool:
-        """Add one message; returns False when ``full_op = none`` rejected it."""
+        """Add one message; returns False when ``full_op = none`` rejected it, or when the ring
+        has been stopped (counted ``dropped["stopped"]``; a QoS 1 message is left unacknowledged,
+        so the broker delivers it again to the next session).
+
+        Waits while the memory share is used up, until the writer has stored enough.
+        """
+        size = held_size(topic, payload)
         with self._cond:
+            self._make_room(size)
+            if self._stopped:
+                self.counters.dropped["stopped"] += 1
+                return False
             full = len(self._keys) >= self.cfg.cap
             wait_for = self._on_full() if full else None
             rejected = full and self.cfg.full_op is FullOp.NONE
             if not rejected:
-                self._append(key, topic, payload, mid, digest)
+                self._append(key, topic, payload, mid, digest, size)
         if rejected:
             if mid != NO_MID:
                 self._sink.discard([mid])
@@ -139,16 +181,37 @@ class Ringbus:
             self._sink.wait(wait_for)
         return True
 
-    def _append(self, key: int, topic: str, payload: bytes, mid: int, digest: int) -> None:
+    def _make_room(self, size: int) -> None:
+        """Hand the ring over at half the share; wait while ring and writer hold it all (lock held)."""
+        if self._keys and self._bytes + size > self._flush_bytes:
+            self._hand(FlushReason.MEMORY)
+        if self.memory is not None and self._over(size):
+            self.counters.memory_waits += 1
+            t0 = time.monotonic()
+            self._cond.wait_for(lambda: not self._over(size))
+            self.counters.memory_wait_s += time.monotonic() - t0
+
+    def _over(self, size: int) -> bool:
+        """Whether one more message of ``size`` bytes does not fit (one always fits into nothing)."""
+        assert self.memory is not None
+        held = self._bytes + self._sink.held_bytes()
+        return not self._stopping and held > 0 and held + size > self.memory
+
+    def _append(
+        self, key: int, topic: str, payload: bytes, mid: int, digest: int, size: int
+    ) -> None:
         self._newest = time.monotonic()
         if not self._keys:
             self._oldest = self._newest
             self._cond.notify_all()
         self._keys.append(key)
+        if self._topics and topic == self._topics[-1]:
+            topic = self._topics[-1]  # one str object for a run of the same topic
         self._topics.append(topic)
         self._payloads.append(payload)
         self._mids.append(mid)
         self._hashes.append(digest)
+        self._bytes += size
         self.counters.accepted += 1
         if mid != NO_MID:
             self._unacked += 1
@@ -181,8 +244,10 @@ class Ringbus:
         return self._hand(FlushReason.FULL)
 
     def _clear(self) -> None:
-        self._keys, self._topics, self._payloads, self._mids, self._hashes = [], [], [], [], []
+        self._keys, self._topics, self._mids, self._hashes = [], [], [], []
+        self._payloads = PayloadBuffer(self._map_size)
         self._unacked = 0
+        self._bytes = 0
 
     def _hand(self, reason: FlushReason) -> PendingBatch | None:
         """Move the ring's contents to the sink (lock held)."""
@@ -194,9 +259,9 @@ class Ringbus:
                 mids.append(m)
                 hashes.append(h)
         batch = MessageBatch(
-            np.fromiter(self._keys, np.int64, len(self._keys)), self._topics, self._payloads
+            np.fromiter(self._keys, np.int64, len(self._keys)), self._topics, self._payloads.take()
         )
-        pending = PendingBatch(batch, mids, hashes, reason)
+        pending = PendingBatch(batch, mids, hashes, reason, self._bytes)
         self.counters.flushed_batches[reason.value] += 1
         self.counters.flushed_messages += len(batch)
         if reason is FlushReason.AGE:
@@ -231,7 +296,7 @@ class Ringbus:
     def snapshot(self) -> MessageBatch:
         """The buffered messages (lock must be held by the caller)."""
         return MessageBatch(
-            np.array(self._keys, np.int64), list(self._topics), list(self._payloads)
+            np.array(self._keys, np.int64), list(self._topics), self._payloads.view()
         )
 
     def flush(self, reason: FlushReason = FlushReason.SHUTDOWN) -> PendingBatch | None:
@@ -252,7 +317,9 @@ class Ringbus:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join()
-        self.flush(FlushReason.SHUTDOWN)
+        with self._cond:
+            self._hand(FlushReason.SHUTDOWN)
+            self._stopped = True
 
     def _age_loop(self) -> None:
         limit = self.cfg.flush_ms / 1000.0

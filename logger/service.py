@@ -8,13 +8,12 @@ import signal
 import threading
 from collections.abc import Iterator
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from logger.broker import EmbeddedBroker
 from logger.channel import ChannelServer, QueryService
 from logger.config import Config, ExchangeConfig
 from logger.errors import SdvLoggerError
 from logger.exchange import Endpoint, Exchange
-from logger.gateway import Gateway
 from logger.message import MessageBatch
 from logger.mqtt import protocol_for
 from logger.plugin import StreamPlugin
@@ -23,6 +22,11 @@ from logger.preflight import prepare
 from logger.query import Answerer
 from logger.store.layout import StoredFile
 from logger.store.store import ParquetStore
+
+if TYPE_CHECKING:  # imported only when configured: the gateway (python-can, cantools) for
+    # buses, the embedded broker (amqtt) for broker.url = "embedded"
+    from logger.broker import EmbeddedBroker
+    from logger.gateway import Gateway
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +107,15 @@ class Service:
         try:
             self.channel.start()
             if self.cfg.broker.embedded:
+                from logger.broker import EmbeddedBroker  # noqa: PLC0415 - amqtt
+
                 self.broker = EmbeddedBroker("127.0.0.1", self.cfg.broker.embedded_port)
                 self.broker.start()
             for ex_cfg in self.cfg.exchanges:
                 self._start_exchange(ex_cfg, plugins[ex_cfg.name])
             if self.cfg.buses:
+                from logger.gateway import Gateway  # noqa: PLC0415 - python-can, cantools: heavy
+
                 ep = self._endpoint()
                 self.gateway = Gateway(self.cfg, ep.host, ep.port, ep.protocol)
                 self.gateway.start()
@@ -126,7 +134,10 @@ class Service:
         report = store.recover()
         log.info("%s: store recovered: %s", ex_cfg.name, report)
         client_id = f"sdvlog-{self.cfg.vin}-{ex_cfg.name}"
-        exchange = Exchange(ex_cfg, self.cfg.broker, self._endpoint(), plugin, store, client_id)
+        memory = self.cfg.limits.per_exchange(len(self.cfg.exchanges))
+        exchange = Exchange(
+            ex_cfg, self.cfg.broker, self._endpoint(), plugin, store, client_id, memory
+        )
         exchange.start()
         self.exchanges[ex_cfg.name] = exchange
         self.queries.add(ex_cfg.name, Answerer(LiveSource(exchange), exchange.lock))

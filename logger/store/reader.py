@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from logger.errors import EncryptionError, StoreError, StoreReadError
@@ -139,6 +138,8 @@ class FileReader:
         columns: Sequence[str] | None = None,
     ) -> pa.Table:
         """Rows of ``path`` with ``time_column`` in ``[start_ns, end_ns]``, in file order."""
+        import pyarrow.compute as pc  # noqa: PLC0415 - loaded once data flows
+
         footer, chosen, inside, (low, high) = self._plan(path, time_column, start_ns, end_ns)
         names = footer.schema.names
         reordered = TIE_COLUMN in names

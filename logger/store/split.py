@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from logger.errors import StoreError
 from logger.store.layout import HOUR_NS
@@ -59,7 +58,10 @@ def time_ns(table: pa.Table, time_column: str) -> npt.NDArray[np.int64]:
     if column.null_count:
         raise StoreError(f"time column {time_column!r} has {column.null_count} nulls")
     try:
-        column = pc.cast(column, pa.int64())
+        if column.type != pa.int64():  # int64 (RAW's keys) needs no cast, nor pyarrow.compute
+            import pyarrow.compute as pc  # noqa: PLC0415 - loaded once data flows
+
+            column = pc.cast(column, pa.int64())
     except pa.ArrowInvalid as exc:
         raise StoreError(f"time column {time_column!r} does not fit int64 nanoseconds") from exc
     values: npt.NDArray[np.int64] = column.to_numpy()
@@ -80,6 +82,8 @@ def round_to_unit(ns: npt.NDArray[np.int64], unit: str) -> npt.NDArray[np.int64]
 
 def to_timestamp(column: pa.ChunkedArray | pa.Array, unit: str) -> pa.Array:
     """An int64 ns column as ``timestamp[unit, UTC]``; every value must be a whole unit."""
+    import pyarrow.compute as pc  # noqa: PLC0415 - loaded once data flows
+
     factor = UNIT_NS[unit]
     values = np.asarray(pc.cast(column, pa.int64()).to_numpy(), np.int64)
     whole = values // factor
@@ -90,6 +94,8 @@ def to_timestamp(column: pa.ChunkedArray | pa.Array, unit: str) -> pa.Array:
 
 def to_ns(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     """A timestamp column back as int64 nanoseconds (integer columns as they are)."""
+    import pyarrow.compute as pc  # noqa: PLC0415 - loaded once data flows
+
     if not pa.types.is_timestamp(column.type):
         return column
     factor = UNIT_NS[column.type.unit]

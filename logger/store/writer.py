@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from logger.config import ParquetConfig
@@ -302,6 +301,8 @@ def tie_ranks(times: pa.ChunkedArray) -> pa.Array:
 
 def sort_row_groups(table: pa.Table, keys: Sequence[str], rows: int) -> pa.Table:
     """Sort the rows of each ``rows``-row group of ``table`` by ``keys``; groups keep their order."""
+    import pyarrow.compute as pc  # noqa: PLC0415 - loaded once data flows
+
     n = table.num_rows
     if n < 2:
         return table

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ from tests.brokers import MosquittoProcess, free_port, numbered, publish
 from tests.logger.service_util import (
     ALL,
     WAIT_S,
+    ServiceProcess,
     ask,
     captured,
     running,
@@ -47,35 +46,6 @@ compress = "zstd"
 [query]
 url = "tcp://127.0.0.1:{query_port}"
 """
-
-
-class ServiceProcess:
-    """``sdvlog run -c FILE`` as a child process; ``subscribed`` is set when its log says so."""
-
-    def __init__(self, config: Path) -> None:
-        self.subscribed = threading.Event()
-        self.log: list[str] = []
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "logger.cli", "run", "-c", str(config)],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.log.append(line)
-            if "subscribed to" in line:
-                self.subscribed.set()
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(WAIT_S)
-
-    def terminate(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(WAIT_S)
 
 
 def stored_files(store: Path) -> list[Path]:

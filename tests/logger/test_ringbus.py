@@ -6,7 +6,8 @@ import time
 import pytest
 
 from logger.config import FullOp, RingbusConfig
-from logger.ringbus import FlushReason, PendingBatch, Ringbus
+from logger.ringbus import FlushReason, PendingBatch, Ringbus, held_size
+from tests.logger.service_util import wait_until
 
 
 class RecordingSink:
@@ -27,6 +28,9 @@ class RecordingSink:
 
     def unacked(self) -> int:
         return self.pending_unacked
+
+    def held_bytes(self) -> int:
+        return 0
 
     def wait(self, batch: PendingBatch) -> None:
         batch.done.wait(10)
@@ -167,3 +171,94 @@ def test_steady_traffic_is_not_mistaken_for_a_small_window(
     finally:
         r.stop()
     assert "un-acknowledged messages in flight" not in caplog.text
+
+
+class HoldingSink(RecordingSink):
+    """A writer that holds every batch until the test marks it stored (``store_first``)."""
+
+    def __init__(self, cond: threading.Condition) -> None:
+        super().__init__(auto_done=False)
+        self.cond = cond
+
+    def held_bytes(self) -> int:
+        return sum(b.nbytes for b in self.batches if not b.done.is_set())
+
+    def store_first(self) -> None:
+        with self.cond:
+            next(b for b in self.batches if not b.done.is_set()).done.set()
+            self.cond.notify_all()
+
+
+PAYLOAD = b"p" * 1000
+SIZE = held_size("t", PAYLOAD)  # 1129 bytes counted per message
+
+
+def memory_ring(memory: int) -> tuple[Ringbus, HoldingSink]:
+    cond = threading.Condition()
+    sink = HoldingSink(cond)
+    cfg = RingbusConfig(cap=1000, full_op=FullOp.RETURN, flush_ms=60000)
+    return Ringbus(cfg, sink, cond, memory=memory), sink
+
+
+def test_the_ring_hands_over_at_half_its_memory_share() -> None:
+    r, sink = memory_ring(10 * SIZE)  # hands over above 5 messages
+    for i in range(6):
+        r.push(i, "t", PAYLOAD)
+    assert [keys(b) for b in sink.batches] == [[0, 1, 2, 3, 4]]
+    assert sink.batches[0].reason is FlushReason.MEMORY
+    assert sink.batches[0].nbytes == 5 * SIZE
+    assert r.held_bytes == SIZE and r.counters.flushed_batches["memory"] == 1
+
+
+def test_push_waits_while_ring_and_writer_hold_the_whole_share() -> None:
+    r, sink = memory_ring(10 * SIZE)
+    for i in range(10):  # five with the writer, five in the ring
+        r.push(i, "t", PAYLOAD)
+    assert len(sink.batches) == 1 and r.held_bytes == 5 * SIZE
+    done = threading.Event()
+
+    def push() -> None:
+        r.push(10, "t", PAYLOAD)
+        done.set()
+
+    pusher = threading.Thread(target=push)
+    pusher.start()
+    wait_until(lambda: r.counters.memory_waits == 1, 10, "the push to wait for memory")
+    assert not done.is_set() and len(sink.batches) == 2  # the ring handed over, then waited
+    assert sink.held_bytes() == 10 * SIZE
+    sink.store_first()
+    assert done.wait(10), "push did not go on once the writer stored a batch"
+    pusher.join()
+    assert r.snapshot().keys.tolist() == [10]
+    assert r.counters.accepted == 11 and r.counters.memory_wait_s > 0
+
+
+def test_stop_releases_a_push_waiting_for_memory() -> None:
+    r, sink = memory_ring(10 * SIZE)
+    for i in range(10):
+        r.push(i, "t", PAYLOAD)
+    pusher = threading.Thread(target=r.push, args=(10, "t", PAYLOAD))
+    pusher.start()
+    wait_until(lambda: r.counters.memory_waits == 1, 10, "the push to wait for memory")
+    r.stop()
+    pusher.join(10)
+    assert not pusher.is_alive(), "a push waiting for memory blocked the stop"
+    taken = sorted(k for b in sink.batches for k in keys(b)) + r.snapshot().keys.tolist()
+    stopped = r.counters.dropped["stopped"]
+    assert sorted(taken) == list(range(10 + (1 - stopped)))  # stored, or refused and counted
+    assert len(r) == 0, "a message was left in a stopped ring"
+
+
+def test_a_stopped_ring_refuses_and_counts_without_acknowledging() -> None:
+    r, sink = ring(FullOp.RETURN)
+    r.stop()
+    assert not r.push(1, "t", b"late", mid=7)
+    assert r.counters.dropped["stopped"] == 1
+    assert sink.discarded == [] and len(r) == 0
+
+
+def test_one_message_larger_than_the_share_is_still_taken() -> None:
+    r, _ = memory_ring(2 * SIZE)
+    big = b"b" * (5 * SIZE)
+    assert r.push(0, "t", big)
+    assert r.snapshot().payloads[0] == big
