@@ -1,14 +1,32 @@
 """SocketCAN fixtures: vcan interfaces and vxcan pairs made for one test and removed after it
-(:mod:`hw.vcan`). Tests that use them are marked ``vcan`` (see tests/conftest.py)."""
+(:mod:`hw.vcan`). Tests that use them are marked ``vcan`` (see tests/conftest.py).
+
+A run of only these tests (``-m vcan tests/hw/vcan``, in a VM under emulation, where loading a
+large library from the shared disk takes minutes) keeps asammdf and pandas unloaded: nothing here
+reads or writes MF4, which is all python-can imports asammdf (and with it pandas and polars) for.
+"""
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from hw import vcan as vcan_lib
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    here = Path(__file__).resolve().parent
+    start = config.invocation_params.dir
+    paths = [(start / arg.split("::")[0]).resolve() for arg in config.args]
+    if paths and all(path.is_relative_to(here) for path in paths) and "can" not in sys.modules:
+        from logger.compat import keep_pandas_unloaded  # noqa: PLC0415 - only for such a run
+
+        sys.modules.setdefault("asammdf", None)  # import asammdf: ImportError, as if not installed
+        keep_pandas_unloaded()
 
 
 def _name(prefix: str) -> str:
