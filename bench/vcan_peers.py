@@ -36,6 +36,7 @@ from tests.logger.service_util import ALL, service_config
 SETTLE_S = 5.0
 """A peer that receives nothing more for this long after ``cangen`` ended has what it will get."""
 STEP_S = 0.1
+WAIT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,11 @@ class Ours:
 
     def start(self, iface: str, work: Path, sent: int) -> None:
         self._work, self._iface = work, iface
-        self._service = Service(self.config(iface, work))
-        self._service.start()
+        service = self._service = Service(self.config(iface, work))
+        service.start()
+        for ex in service.exchanges.values():
+            if not ex.subscribed.wait(WAIT_S):
+                raise RuntimeError(f"exchange {ex.name} did not subscribe in {WAIT_S:g} s")
 
     def finish(self, sent: int) -> Got:
         service = self._service

@@ -84,9 +84,12 @@ def test_cangen_frames_are_stored_exactly_as_candump_logged_them(
         assert dump.wait(WAIT_S), accounts(bus_stats(service, read_on), sent=count, dump=dump)
         table = wait_stored(service, read_on, count, sent=count, dump=dump)
     logged = dump.frames
-    assert len(logged) == count
-    assert first_difference(table, logged) is None  # answered while running
-    assert first_difference(parquet_frames(tmp_path, read_on), logged) is None  # from the files
+    stats = bus_stats(service, read_on)
+    where = accounts(stats, sent=count, dump=dump, stored=table.num_rows)
+    assert len(logged) == count, where
+    assert first_difference(table, logged) is None, where  # answered while running
+    from_files = parquet_frames(tmp_path, read_on)
+    assert first_difference(from_files, logged) is None, where  # from the files
     kinds = Counter(
         kind
         for f in logged
@@ -103,9 +106,8 @@ def test_cangen_frames_are_stored_exactly_as_candump_logged_them(
     )
     assert set(kinds) == {"fd", "classic", "extended", "standard", "remote", "brs", "esi"}
     assert len({f.length for f in logged if f.fd}) > 5 and len({f.length for f in logged}) > 5
-    stats = bus_stats(service, read_on)
-    assert stats.dropped == stats.kernel_dropped == stats.read_errors == stats.lost == 0
-    assert stats.frames == count
+    assert stats.dropped == stats.kernel_dropped == stats.read_errors == stats.lost == 0, where
+    assert stats.frames == count, where
     # The bus load counts every frame's bits as hw.bus.frame_bits has them.
     bits = [frame_bits(as_message(f)) for f in logged]
     assert (stats.bits_nominal, stats.bits_data) == tuple(map(sum, zip(*bits, strict=True)))
@@ -214,8 +216,9 @@ def test_real_log_exported_to_candump_format_and_replayed_by_canplayer_comes_bac
         canplayer(log, [f"{vcan}=can0"])  # at the log's own pace: 30 s, in bursts
         table = wait_stored(service, vcan, len(exported), sent=len(exported))
         stats = bus_stats(service, vcan)
-    assert stats.kernel_dropped == 0, accounts(stats, sent=len(exported), stored=table.num_rows)
-    assert first_difference(table, exported, bus=vcan, times=False) is None
+    where = accounts(stats, sent=len(exported), stored=table.num_rows)
+    assert stats.kernel_dropped == 0, where
+    assert first_difference(table, exported, bus=vcan, times=False) is None, where
     replayed = [ts for ts, _bus, _frame in stored_frames(table)]
     assert replayed == sorted(replayed)  # kernel times of a live replay, in order
     span_s = (replayed[-1] - replayed[0]) / 1e9
