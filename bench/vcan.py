@@ -12,8 +12,8 @@ makes a fresh vcan interface and reader and sends ``cangen -m`` frames (classic 
 fast as cangen can with ``-g 0``. A run is lossless when the reader kept every frame sent and its
 socket dropped none. For each reader the rate climbs the ladder (:data:`LADDER`) from 1 kHz
 until a run loses frames (or falls from there when the first one does), then halves the step
-between the last lossless and the first lossy burst twice. The rate is what ``cangen`` achieved
-(frames / its run time). Under TCG every figure is a floor, not one for hardware.
+between the last lossless and the first lossy burst twice; the readers take turns, run by run.
+The rate is what ``cangen`` achieved (frames / its run time). Under TCG every figure is a floor, not one for hardware.
 
 Also measured: what the kernel charges a socket's receive queue per frame waiting (``truesize``,
 ``SO_MEMINFO``), classic and FD, which sizes the default ``rcvbuf``.
@@ -26,6 +26,7 @@ import math
 import platform
 import socket
 import time
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,27 +90,22 @@ def measure(peer: Peer, gap_ms: float, burst: int, work: Path) -> Run:
     return run
 
 
-def climb(peer: Peer, ladder: tuple[tuple[float, int], ...], work: Path) -> list[Run]:
-    """The runs that find ``peer``'s highest lossless rate on ``ladder`` (then ``-g 0``)."""
+def search(ladder: tuple[tuple[float, int], ...]) -> Generator[tuple[float, int], bool, None]:
+    """The steps that find a reader's highest lossless rate on ``ladder`` (then ``-g 0``): each
+    step yielded is run, and whether it was lossless sent back."""
     steps = [*ladder, (0.0, 1)]
-    runs: list[Run] = []
-
-    def at(step: tuple[float, int]) -> Run:
-        runs.append(measure(peer, *step, work / f"run{len(runs)}"))
-        return runs[-1]
-
     i = min(START, len(steps) - 1)
-    if at(steps[i]).lossless:
-        while i + 1 < len(steps) and at(steps[i + 1]).lossless:
+    if (yield steps[i]):
+        while i + 1 < len(steps) and (yield steps[i + 1]):
             i += 1
         if i + 1 == len(steps):
-            return runs  # lossless as fast as cangen sends
+            return  # lossless as fast as cangen sends
         low, high = steps[i], steps[i + 1]
     else:
-        while i > 0 and not at(steps[i - 1]).lossless:
+        while i > 0 and not (yield steps[i - 1]):
             i -= 1
         if i == 0:
-            return runs  # lossy even at the slowest step
+            return  # lossy even at the slowest step
         low, high = steps[i - 1], steps[i]
     if low[0] == high[0] == 1.0:  # bursts at 1 ms: halve the step between them twice
         a, b = low[1], high[1]
@@ -117,10 +113,31 @@ def climb(peer: Peer, ladder: tuple[tuple[float, int], ...], work: Path) -> list
             mid = round(math.sqrt(a * b))
             if mid in (a, b):
                 break
-            if at((1.0, mid)).lossless:
+            if (yield (1.0, mid)):
                 a = mid
             else:
                 b = mid
+
+
+def climb(
+    peers: list[Peer], ladder: tuple[tuple[float, int], ...], work: Path
+) -> dict[str, list[Run]]:
+    """Every reader's :func:`search`, one run of each in turn, so that the machine's load
+    (shared, under emulation) falls on all of them alike."""
+    runs: dict[str, list[Run]] = {p.name: [] for p in peers}
+    searches = {p.name: search(ladder) for p in peers}
+    pending = {name: next(s) for name, s in searches.items()}
+    while pending:
+        for peer in peers:
+            step = pending.get(peer.name)
+            if step is None:
+                continue
+            r = measure(peer, *step, work / f"run{sum(map(len, runs.values()))}")
+            runs[peer.name].append(r)
+            try:
+                pending[peer.name] = searches[peer.name].send(r.lossless)
+            except StopIteration:
+                del pending[peer.name]
     return runs
 
 
@@ -170,8 +187,9 @@ def run(quick: bool, *, profile: bool = False, keep: bool = False) -> Report:
     best: dict[str, float | None] = {}
     with scratch_dir(keep) as tmp, MosquittoProcess(tmp / "mosquitto") as broker:
         peers: list[Peer] = [Ours(broker, RCVBUF), CandumpPeer(RCVBUF), PythonCan(RCVBUF)]
-        for n, peer in enumerate(peers):
-            runs = climb(peer, ladder, tmp / f"peer{n}")
+        climbed = climb(peers, ladder, tmp)
+        for peer in peers:
+            runs = climbed[peer.name]
             for r in runs:
                 runs_table.add(
                     r.peer, r.gap_ms, r.burst, r.sent, r.rate_fps, r.got.kept,

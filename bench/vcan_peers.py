@@ -182,8 +182,7 @@ class PythonCan:
         bus, sock, notifier, logger, path = self._parts
         _settle(lambda: queued_bytes(sock) == 0, lambda: queued_bytes(sock))
         dropped = kernel_drops(sock)
-        notifier.stop()
-        logger.stop()
+        notifier.stop()  # stops its listeners too: the BLF file is complete and closed
         bus.shutdown()
         self._parts = None
         with can.BLFReader(str(path)) as reader:
