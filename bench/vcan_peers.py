@@ -179,7 +179,7 @@ class PythonCan:
 
     def finish(self, sent: int) -> Got:
         assert self._parts is not None
-        bus, sock, notifier, logger, path = self._parts
+        bus, sock, notifier, _logger, path = self._parts
         _settle(lambda: queued_bytes(sock) == 0, lambda: queued_bytes(sock))
         dropped = kernel_drops(sock)
         notifier.stop()  # stops its listeners too: the BLF file is complete and closed
