@@ -34,8 +34,9 @@ CAN_SFF_MASK = 0x7FF
 SATURATED_FPS = 21_277
 """Frames per second on a classic 1 Mbit/s bus full of the shortest frames (47 bits each)."""
 FRAME_TRUESIZE = 1024
-"""Bytes the kernel charges a socket's receive queue per CAN frame (skb truesize; measured by
-``bench vcan``: 768 for a classic frame and 1024 for CAN FD on Debian's 6.1 kernel)."""
+"""Bytes the kernel charges a socket's receive queue per CAN frame waiting (its socket buffer's
+``truesize``), with headroom: ``bench vcan`` measured 768 for classic and for FD frames on
+Debian's 6.1 kernel (2026-12-03)."""
 DEFAULT_RCVBUF = SATURATED_FPS * FRAME_TRUESIZE
 """A socketcan bus's receive buffer unless its ``rcvbuf`` says otherwise: a second of a
 saturated 1 Mbit/s bus (about 21 MB, memory the kernel uses only while frames wait)."""
