@@ -10,12 +10,25 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from importlib.machinery import ModuleSpec
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from hw import vcan as vcan_lib
+
+
+class _NoAsammdf:
+    """A meta path finder that makes ``import asammdf`` fail, as if it were not installed."""
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if name == "asammdf" or name.startswith("asammdf."):
+            raise ImportError("asammdf is not loaded by a run of only the SocketCAN tests")
+        return None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -25,7 +38,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if paths and all(path.is_relative_to(here) for path in paths) and "can" not in sys.modules:
         from logger.compat import keep_pandas_unloaded  # noqa: PLC0415 - only for such a run
 
-        sys.modules.setdefault("asammdf", None)  # import asammdf: ImportError, as if not installed
+        sys.meta_path.insert(0, _NoAsammdf())
         keep_pandas_unloaded()
 
 
