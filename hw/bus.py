@@ -24,14 +24,15 @@ bus load estimate (:func:`frame_bits`, :func:`frame_time`) uses ``bitrate`` (def
 
 from __future__ import annotations
 
-import contextlib
 import errno
+import functools
 import logging
-import socket
 from collections.abc import Mapping
 from typing import Any
 
 import can
+import numpy as np
+import numpy.typing as npt
 from can.util import dlc2len, len2dlc
 
 from logger.config import BusConfig, BusOption
@@ -155,41 +156,8 @@ def open_bus(cfg: BusConfig) -> can.BusABC:
         ) from exc
     if wants_fd(cfg.options) and bus.protocol == can.CanProtocol.CAN_20:
         _log.warning("%s: fd = true, but the interface opened in classic CAN mode", where)
-    if interface == "socketcan":
-        size_receive_buffer(bus, where)
     _log.info("%s: opened (%s, %s)", where, bus.channel_info, bus.protocol.name)
     return bus
-
-
-SOCKETCAN_RCVBUF = 32 << 20
-"""Receive buffer asked for a SocketCAN socket. The kernel charges each queued frame its whole
-socket buffer (about 1 KiB), and a saturated 1 Mbit/s bus carries up to ~21,000 frames/s, so
-this holds about a second of a full bus while the reader is held up; the default (net.core.
-rmem_default, ~208 KiB) holds about 200 frames."""
-_SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
-
-
-def size_receive_buffer(bus: can.BusABC, where: str, size: int = SOCKETCAN_RCVBUF) -> int:
-    """Give ``bus``'s socket a receive buffer of ``size`` bytes (as root past
-    net.core.rmem_max); returns what the kernel granted (it reports twice what it holds)."""
-    sock = getattr(bus, "socket", None)
-    if not isinstance(sock, socket.socket):
-        return 0
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, size)
-    except OSError:  # not root (no CAP_NET_ADMIN): capped by net.core.rmem_max
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
-    granted = int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)) // 2
-    if granted < size:
-        _log.warning(
-            "%s: receive buffer %d KiB, asked %d KiB (raise net.core.rmem_max or run as root); "
-            "bursts may overflow it",
-            where,
-            granted >> 10,
-            size >> 10,
-        )
-    return granted
 
 
 def _driver_missing(where: str, exc: BaseException) -> BusError:
@@ -218,6 +186,45 @@ def frame_bits(msg: can.Message) -> tuple[int, int]:
         return (nominal, data) if msg.bitrate_switch else (nominal + data, 0)
     n = 0 if msg.is_remote_frame else min(len(msg.data), 8)
     return (_CLASSIC_EXTENDED if msg.is_extended_id else _CLASSIC_BASE) + 8 * n, 0
+
+
+_KEY_ID_SHIFT = 29  # the EFF / RTR / ERR flag bits of a SocketCAN id → key bits 2 / 1 / 0
+_KEY_FLAG_SHIFT = 3  # CANP's FD and BRS flag bits → key bits 3 and 4
+_KEY_LENGTH_SHIFT = 5  # the data length (0..64) above them
+
+
+@functools.cache
+def _bits_table() -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """:func:`frame_bits` of every kind of frame (id flags, FD and BRS, data length), indexed
+    by the key :func:`frame_bits_sum` computes."""
+    size = (64 + 1) << _KEY_LENGTH_SHIFT
+    nominal, data = np.zeros(size, np.int64), np.zeros(size, np.int64)
+    for key in range(size):
+        id_bits, fd_bits = key & 7, (key >> _KEY_FLAG_SHIFT) & 3
+        msg = can.Message(
+            is_extended_id=bool(id_bits & 4),
+            is_remote_frame=bool(id_bits & 2),
+            is_error_frame=bool(id_bits & 1),
+            is_fd=bool(fd_bits & 1),
+            bitrate_switch=bool(fd_bits & 2),
+            data=bytes(key >> _KEY_LENGTH_SHIFT),
+        )
+        nominal[key], data[key] = frame_bits(msg)
+    return nominal, data
+
+
+def frame_bits_sum(
+    can_id: npt.NDArray[np.uint32], flags: npt.NDArray[np.uint8], lengths: npt.NDArray[np.int64]
+) -> tuple[int, int]:
+    """:func:`frame_bits` summed over many frames given as CANP columns (ids with SocketCAN's
+    EFF / RTR / ERR flag bits, CANP flags, data lengths): (nominal bits, data-phase bits)."""
+    if not can_id.size:
+        return 0, 0
+    key = (can_id >> _KEY_ID_SHIFT).astype(np.intp)
+    key |= (flags & 3).astype(np.intp) << _KEY_FLAG_SHIFT  # FLAG_FD 0x01, FLAG_BRS 0x02
+    key |= np.minimum(lengths, 64) << _KEY_LENGTH_SHIFT
+    nominal, data = _bits_table()
+    return int(nominal[key].sum()), int(data[key].sum())
 
 
 def frame_time(msg: can.Message, bitrate: int, data_bitrate: int) -> float:

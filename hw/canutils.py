@@ -1,5 +1,5 @@
 """can-utils as peers: ``cangen``, ``candump -l``, ``cansend``, ``canplayer`` (Debian's can-utils),
-and the candump log format they share.
+and the candump log format they share (with ``candump -d``'s ``DROPCOUNT`` lines).
 
 Tests and tools use these to check the logger against programs nobody here wrote:
 :class:`Candump` records a bus to a candump log while the gateway reads the same bus;
@@ -119,18 +119,36 @@ def parse_candump_line(line: str) -> LoggedFrame:
     )
 
 
+_DROPCOUNT = re.compile(
+    r"DROPCOUNT: dropped \d+ CAN frames? on '[^']*' socket \(total drops (\d+)\)"
+)
+
+
 def read_candump_log(path: Path) -> list[LoggedFrame]:
-    """Every frame of a candump log, in file order."""
+    """Every frame of a candump log, in file order (``DROPCOUNT`` lines are not frames: see
+    :func:`candump_drops`)."""
     frames = []
     with path.open(encoding="ascii") as f:
         for number, line in enumerate(f, 1):
-            if not line.strip():
+            if not line.strip() or line.startswith("DROPCOUNT:"):
                 continue
             try:
                 frames.append(parse_candump_line(line))
             except CanUtilsError as exc:
                 raise CanUtilsError(f"{path}:{number}: {exc}") from exc
     return frames
+
+
+def candump_drops(path: Path) -> int:
+    """Frames candump's own socket lost (``candump -d`` logs ``DROPCOUNT`` lines: the kernel's
+    count, reported with the next frame read after a loss)."""
+    total = 0
+    with path.open(encoding="ascii") as f:
+        for line in f:
+            m = _DROPCOUNT.match(line)
+            if m is not None:
+                total = int(m[1])
+    return total
 
 
 def tool(name: str) -> str:
@@ -185,28 +203,41 @@ def canplayer(log: Path, assignments: Sequence[str], options: Sequence[str] = ()
     run(["canplayer", "-I", str(log), *options, *assignments])
 
 
+CANDUMP_RCVBUF = 64 << 20
+"""What :class:`Candump` asks for with ``-r`` unless told otherwise (the kernel doubles it)."""
+
+
 class Candump:
-    """``candump -l`` of ``iface`` (data and error frames) into a log in ``directory``.
+    """``candump -l -d`` of ``iface`` (data and error frames) into a log in ``directory``.
 
     ``count``: candump exits by itself after that many frames (``-n``). :meth:`stop` ends it
     (SIGINT, which makes it flush and close its log) unless it has exited; :attr:`frames` then
-    parses the log. ``keep_going``: survive the interface going down (``-D``).
+    parses the log, :attr:`dropped` counts what candump's own socket lost (``-d``). ``keep_going``:
+    survive the interface going down (``-D``). ``rcvbuf``: what ``-r`` asks for (the kernel
+    doubles it, as for any ``SO_RCVBUF``): large by default, so that the reference keeps up.
     """
 
     def __init__(
-        self, iface: str, directory: Path, *, count: int | None = None, keep_going: bool = False
+        self,
+        iface: str,
+        directory: Path,
+        *,
+        count: int | None = None,
+        keep_going: bool = False,
+        rcvbuf: int = CANDUMP_RCVBUF,
     ) -> None:
         self.iface = iface
         self.directory = directory
         self.count = count
         self.keep_going = keep_going
+        self.rcvbuf = rcvbuf
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> Candump:
         """Start candump and return once its socket listens on the interface."""
         self.directory.mkdir(parents=True, exist_ok=True)
         before = receivers(self.iface)
-        cmd = [tool("candump"), "-l"]
+        cmd = [tool("candump"), "-l", "-d", "-r", str(self.rcvbuf)]
         if self.count is not None:
             cmd += ["-n", str(self.count)]
         if self.keep_going:
@@ -267,6 +298,10 @@ class Candump:
     @property
     def frames(self) -> list[LoggedFrame]:
         return read_candump_log(self.log)
+
+    @property
+    def dropped(self) -> int:
+        return candump_drops(self.log)
 
     def __enter__(self) -> Candump:
         return self.start()
@@ -337,3 +372,23 @@ def first_difference(
         if times and not same_time(ts, log_line.ts_us):
             return f"frame {n}: stored at {ts} ns, logged at {log_line.ts_us} µs"
     return None
+
+
+def missing_runs(stored: pa.Table, logged: Sequence[LoggedFrame]) -> list[tuple[int, int]] | None:
+    """The runs of ``logged`` frames missing from ``stored`` as ``(first index, length)``, when
+    ``stored`` holds the others exactly (same frames, same kernel times, same order); None when
+    it does not (a frame stored that was not logged, or out of order)."""
+    rows = stored_frames(stored)
+    runs: list[tuple[int, int]] = []
+    j = 0
+    for i, log_line in enumerate(logged):
+        if j < len(rows):
+            ts, _bus, frame = rows[j]
+            if frame == logged_frame(log_line) and same_time(ts, log_line.ts_us):
+                j += 1
+                continue
+        if runs and runs[-1][0] + runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((i, 1))
+    return runs if j == len(rows) else None

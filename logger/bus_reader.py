@@ -1,27 +1,29 @@
 """One bus of the gateway: its reader thread, its batches, its counters.
 
-The thread calls ``bus.recv(timeout)`` and never waits for the broker. It collects frames into a
-batch that is closed when it holds ``batch_frames`` frames or its first frame is ``batch_s``
-old, whichever comes first, encodes it as one CANP payload (:func:`canp.wire.encode_messages`)
-and hands it to the gateway's queue. A bus whose backlog (frames read and not yet confirmed by
-the broker) reaches its bound drops the frames it reads beyond it: counted, and logged once per
-burst.
+The thread reads the bus and never waits for the broker. It collects frames into a batch that
+is closed when it holds ``batch_frames`` frames or its first frame is ``batch_s`` old, whichever
+comes first, encodes it as one CANP payload and hands it to the gateway's queue. A bus whose
+backlog (frames read and not yet confirmed by the broker) reaches its bound drops the frames it
+reads beyond it: counted, and logged once per burst.
 
-Bus trouble: a failed read (interface down, adapter unplugged) is logged and counted, the bus is
-closed and reopened with back-off (:data:`REOPEN_INITIAL_S` doubling up to :data:`REOPEN_MAX_S`),
-and when frames come again the gap (seconds without frames) is logged and reported in the
-counters. A bus that opens but fails again before any frame came (a SocketCAN interface that is
-down: binding to it works, reading reports ENETDOWN at once) keeps the back-off growing across
-those reopens, and only its first failure and reopen are logged as warnings (the rest at debug
-level), so a bus down for hours costs a handful of log lines, not two every half second. A
-driver that is missing fails :meth:`BusReader.open_first`; a device that is missing at start is
-retried like one that went away. A replay (:mod:`hw.replay`) is never reopened: a log
-file that cannot be parsed further ends that bus (state ``failed``).
+Reading: a ``socketcan`` bus is read in bulk from the socket python-can opened
+(:class:`hw.socketcan_reader.SocketcanReader`), with a receive buffer of its ``rcvbuf`` bytes
+(default :data:`DEFAULT_RCVBUF`; a warning when less is granted); frames the kernel dropped
+because it was full count as ``kernel_dropped``, logged once per burst with the kernel times
+between which they were lost. Other interfaces: python-can's ``bus.recv(timeout)``.
+
+Bus trouble: a failed read (interface down, adapter unplugged) is logged and counted, the bus
+reopened with back-off (:data:`REOPEN_INITIAL_S` doubling up to :data:`REOPEN_MAX_S`), and the
+gap (seconds without frames) logged and counted when frames come again. A bus failing again
+before any frame came (a SocketCAN interface that is down) keeps the back-off growing and warns
+once. A missing driver fails :meth:`BusReader.open_first`; a device missing at start is retried.
+A replay (:mod:`hw.replay`) is never reopened: a log that cannot be parsed further ends it.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +34,8 @@ import can
 from canp.wire import encode_messages
 from hw.bus import BusError, bitrates, describe, frame_bits, open_bus
 from hw.replay import ReplayBus
+from hw.socketcan_reader import SocketcanReader
+from hw.socketcan_socket import DEFAULT_RCVBUF
 from logger.burstlog import BurstLogger
 from logger.bus_stats import (
     DOWN,
@@ -107,6 +111,12 @@ class BusReader:
         self.frames = self.bits_nominal = self.bits_data = 0
         self.dropped = self.read_errors = self.reopens = self.gaps = 0
         self.last_gap_s: float | None = None
+        self.rcvbuf: int | None = None  # the socket's receive buffer as the kernel granted it
+        self._socket_reader: SocketcanReader | None = None
+        self._kernel_seen = 0
+        self._kernel_log = BurstLogger(
+            _log, f"{self.where}: the kernel dropped frames: the socket's receive buffer was full"
+        )
         # Changed under the gateway's lock only (by whoever ``enqueue`` hands batches to):
         self.backlog = self.published = self.lost = self.rejected = 0
         self.rates = RateWindow(self.bitrate, self.data_bitrate, time.monotonic(), RATE_WINDOW_S)
@@ -175,6 +185,9 @@ class BusReader:
         bus, self.bus = self.bus, None
         if bus is None:
             return
+        if self._socket_reader is not None:
+            self._socket_reader.detach()  # counts what the kernel dropped last
+            self._kernel_drops()
         try:
             bus.shutdown()
         except Exception as exc:  # a driver failing to close must not stop the others
@@ -195,13 +208,7 @@ class BusReader:
             self._notify()
 
     def _read(self) -> None:
-        stop = self._stop
-        batch_frames, batch_s = self.batch_frames, self.batch_s
-        bound = self.bound
-        batch: list[can.Message] = []
-        deadline = 0.0
-        notified = -1
-        while not stop.is_set():
+        while not self._stop.is_set():
             bus = self.bus
             if bus is None:
                 if self.is_replay or self.state == FAILED:
@@ -209,14 +216,28 @@ class BusReader:
                 bus = self.bus = self._reopen()
                 if bus is None:
                     return
+            sock = getattr(bus, "socket", None)
+            if self.cfg.interface == "socketcan" and isinstance(sock, socket.socket):
+                self._read_socket(sock)
+            else:
+                self._read_messages(bus)
+
+    def _read_messages(self, bus: can.BusABC) -> None:
+        """Read ``bus`` with python-can, frame by frame, until stop or a failed read."""
+        stop = self._stop
+        batch_frames, batch_s = self.batch_frames, self.batch_s
+        bound = self.bound
+        batch: list[can.Message] = []
+        deadline = 0.0
+        notified = -1
+        while not stop.is_set():
             timeout = POLL_S if not batch else min(POLL_S, max(0.0, deadline - time.monotonic()))
             try:
                 msg = bus.recv(timeout)
             except Exception as exc:
                 self._flush(batch)
-                batch = []
                 self._read_failed(exc)
-                continue
+                return
             now = time.monotonic()
             if msg is not None:
                 self.frames += 1
@@ -253,6 +274,78 @@ class BusReader:
         if batch:
             self._enqueue(Batch(self, encode_messages(batch), len(batch)))
 
+    def _read_socket(self, sock: socket.socket) -> None:
+        """Read a SocketCAN bus in bulk, until stop or a failed read (:mod:`hw.socketcan_reader`)."""
+        reader = self._attach(sock)
+        stop, batch_frames, batch_s, bound = self._stop, self.batch_frames, self.batch_s, self.bound
+        deadline = 0.0
+        notified = -1
+        while not stop.is_set():
+            held = reader.count
+            timeout = POLL_S if not held else min(POLL_S, max(0.0, deadline - time.monotonic()))
+            try:
+                got = reader.receive() if reader.wait(timeout) else 0
+            except OSError as exc:
+                self._flush_socket(reader)
+                self._read_failed(exc)
+                return
+            now = time.monotonic()
+            if got:
+                self.frames += got
+                nominal, data = reader.bits
+                self.bits_nominal += nominal
+                self.bits_data += data
+                if self._gap_since is not None:
+                    self._end_gap(now)
+                self._last_frame = now
+                keep = min(got, max(0, bound - self.backlog - held))
+                if keep < got:
+                    self.dropped += got - keep
+                    self._drop_log.hit()
+                if keep and not held:
+                    deadline = now + batch_s
+                reader.keep(keep)
+                if reader.count >= batch_frames:
+                    self._flush_socket(reader)
+            idle = not got and not reader.count
+            if idle:
+                reader.check_drops()  # frames dropped after the last one read
+            if reader.kernel_dropped != self._kernel_seen:
+                self._kernel_drops()
+            if reader.count and now >= deadline:
+                self._flush_socket(reader)
+            if idle and notified != self.frames + self.dropped + self._kernel_seen:
+                notified = self.frames + self.dropped + self._kernel_seen
+                self._notify()  # let waiters see the counters
+            self.rates.roll(now, self.frames, self.bits_nominal, self.bits_data)
+        self._flush_socket(reader)
+
+    def _attach(self, sock: socket.socket) -> SocketcanReader:
+        reader = self._socket_reader
+        if reader is None:
+            reader = self._socket_reader = SocketcanReader(self.batch_frames)
+        self.rcvbuf = reader.attach(
+            sock, self.cfg.rcvbuf or DEFAULT_RCVBUF, self.where, quiet=self.rcvbuf is not None
+        )
+        return reader
+
+    def _flush_socket(self, reader: SocketcanReader) -> None:
+        if reader.count:
+            frames = reader.count
+            self._enqueue(Batch(self, reader.payload(), frames))
+
+    def _kernel_drops(self) -> None:
+        """Count (and log, once per burst) the frames the kernel dropped since the last look."""
+        reader = self._socket_reader
+        if reader is None or reader.kernel_dropped == self._kernel_seen:
+            return
+        new, self._kernel_seen = reader.kernel_dropped - self._kernel_seen, reader.kernel_dropped
+        drop = reader.last_drop
+        self._kernel_log.hit(
+            f"{new} frames {drop.where() if drop else ''} ({self._kernel_seen} in all; "
+            f"receive buffer {self.rcvbuf} bytes)"
+        )
+
     def _read_failed(self, exc: Exception) -> None:
         self.close()
         if self.is_replay:
@@ -279,6 +372,7 @@ class BusReader:
 
     def snapshot(self, now: float) -> BusStats:
         fps, load = self.rates.current(now)
+        drop = self._socket_reader.last_drop if self._socket_reader is not None else None
         return BusStats(
             name=self.name,
             state=self.state,
@@ -298,4 +392,8 @@ class BusReader:
             gaps=self.gaps,
             last_gap_s=self.last_gap_s,
             failure=self.failure,
+            kernel_dropped=self._kernel_seen,
+            rcvbuf=self.rcvbuf,
+            kernel_drop_after_ns=drop.after_ns if drop is not None else None,
+            kernel_drop_before_ns=drop.before_ns if drop is not None else None,
         )

@@ -44,6 +44,11 @@ class BusStats:
     gaps: int  # times frames came again after a failure
     last_gap_s: float | None  # seconds without frames, the last time
     failure: str | None  # why the bus stopped for good (state failed)
+    # socketcan buses (0 and None on the others):
+    kernel_dropped: int = 0  # frames the kernel dropped: the socket's receive buffer was full
+    rcvbuf: int | None = None  # the socket's receive buffer (bytes) as the kernel granted it
+    kernel_drop_after_ns: int | None = None  # the last kernel drop lies after the frame read at
+    kernel_drop_before_ns: int | None = None  # ... and before the one read at (kernel times)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from logger.pair0 import parse_url
 
 DEFAULT_VIN = "SDVLOG0000DEMO001"
 BusOption = str | int | float | bool
+MAX_RCVBUF = (1 << 31) - 2
+"""The largest kernel receive buffer a socket can have (bytes)."""
 
 
 class FullOp(enum.IntEnum):
@@ -90,7 +92,11 @@ class BrokerConfig:
 
 @dataclass(frozen=True)
 class BusConfig:
-    """One CAN bus read by the gateway; ``options`` go to the python-can interface."""
+    """One CAN bus read by the gateway; ``options`` go to the python-can interface.
+
+    ``rcvbuf``: a ``socketcan`` bus's kernel receive buffer in bytes (None: the gateway's
+    default, :data:`hw.socketcan_socket.DEFAULT_RCVBUF`).
+    """
 
     name: str
     interface: str | None = None
@@ -98,12 +104,25 @@ class BusConfig:
     replay: Path | None = None
     pace: Literal["realtime", "fast"] = "realtime"
     options: Mapping[str, BusOption] = field(default_factory=dict)
+    rcvbuf: int | None = None
 
     def __post_init__(self) -> None:
         if (self.interface is None) == (self.replay is None):
             raise ConfigError(
                 "bus.interface", f"bus {self.name!r}: give exactly one of 'interface' or 'replay'"
             )
+        if self.rcvbuf is not None:
+            if self.interface != "socketcan":
+                raise ConfigError(
+                    "bus.rcvbuf",
+                    f"bus {self.name!r}: only a socketcan bus has a kernel receive buffer",
+                )
+            if isinstance(self.rcvbuf, bool) or not 1 <= self.rcvbuf <= MAX_RCVBUF:
+                raise ConfigError(
+                    "bus.rcvbuf",
+                    f"bus {self.name!r}: must be 1 byte to 2 GB (like 262144 or '32MB'), "
+                    f"got {self.rcvbuf!r}",
+                )
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from logger.config import (
+    MAX_RCVBUF,
     BrokerConfig,
     BusConfig,
     BusOption,
@@ -119,7 +120,7 @@ def _bus(s: Section) -> BusConfig:
     if not name:
         raise ConfigError(s.key("name"), "every [[bus]] needs a name")
     pace = s.choice("pace", {"realtime": "realtime", "fast": "fast"}, "realtime")
-    known = {"name", "interface", "channel", "replay", "pace"}
+    known = {"name", "interface", "channel", "replay", "pace", "rcvbuf"}
     options: dict[str, BusOption] = {}
     for k, v in s.data.items():
         if k in known:
@@ -137,8 +138,25 @@ def _bus(s: Section) -> BusConfig:
             replay=s.path_opt("replay"),
             pace=pace,  # type: ignore[arg-type]
             options=options,
+            rcvbuf=_rcvbuf(s),
         )
     )
+
+
+def _rcvbuf(s: Section) -> int | None:
+    """``rcvbuf``: bytes as an integer or a size like ``"256KB"`` / ``"32MB"``."""
+    value = s.opt("rcvbuf", object)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ConfigError(
+            s.key("rcvbuf"),
+            f"expected bytes as an integer or a size like '32MB', got {type(value).__name__} {value!r}",
+        )
+    size = parse_size(value, s.key("rcvbuf"))
+    if not 1 <= size <= MAX_RCVBUF:
+        raise ConfigError(s.key("rcvbuf"), f"must be 1 byte to 2 GB, got {value!r}")
+    return size
 
 
 def _gateway(s: Section) -> GatewayConfig:

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import ctypes.util
+import random
 import uuid
 from pathlib import Path
 
 import can
+import numpy as np
 import pytest
 from can.interfaces.virtual import VirtualBus
 
+from canp.wire import decode_payloads, encode_messages
 from hw.bus import (
     DEFAULT_BITRATE,
     DEFAULT_DATA_BITRATE,
     BusError,
     bitrates,
     frame_bits,
+    frame_bits_sum,
     frame_time,
     load_percent,
     open_bus,
@@ -187,3 +191,70 @@ def test_bus_load_of_a_known_mix() -> None:
     assert load_percent(nominal, data, 0.1, 500_000, 2_000_000) == pytest.approx(38.645)
     assert load_percent(nominal, data, 0.0, 500_000, 2_000_000) == 0.0
     assert DEFAULT_BITRATE == 500_000
+
+
+def test_frame_bits_summed_over_columns_are_frame_bits_of_each_frame() -> None:
+    rng = random.Random(7)
+    msgs = []
+    for _ in range(2000):
+        fd = rng.random() < 0.4
+        remote = not fd and rng.random() < 0.1
+        error = not fd and not remote and rng.random() < 0.05
+        n = rng.choice([0, 1, 8, 12, 20, 48, 64]) if fd else rng.randint(0, 8)
+        msgs.append(
+            can.Message(
+                arbitration_id=rng.randrange(0x800),
+                is_extended_id=rng.random() < 0.3,
+                is_remote_frame=remote,
+                is_error_frame=error,
+                is_fd=fd,
+                bitrate_switch=fd and rng.random() < 0.5,
+                error_state_indicator=fd and rng.random() < 0.5,
+                data=bytes(n),
+            )
+        )
+    cols = decode_payloads([encode_messages(msgs)]).frames
+    lengths = cols.lengths.astype(np.int64)
+    expected = tuple(map(sum, zip(*(frame_bits(m) for m in msgs), strict=True)))
+    assert frame_bits_sum(cols.can_id, cols.flags, lengths) == expected
+    assert frame_bits_sum(cols.can_id[:0], cols.flags[:0], lengths[:0]) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [("256KB", 256 << 10), ("32MB", 32 << 20), (65536, 65536), (" 1.5 MB", 1572864)],
+)
+def test_rcvbuf_of_a_socketcan_bus_is_bytes_or_a_size(value: object, size: int) -> None:
+    section = {"name": "can0", "interface": "socketcan", "channel": "can0", "rcvbuf": value}
+    bus = parse_config({"bus": [section]}).buses[0]
+    assert bus.rcvbuf == size
+    assert "rcvbuf" not in bus.options  # never handed to python-can
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("lots", "expected a size like '512MB'"),
+        ("-1MB", "expected a size like '512MB'"),
+        (0, "must be 1 byte to 2 GB"),
+        (-4096, "must be 1 byte to 2 GB"),
+        ("3GB", "must be 1 byte to 2 GB"),
+        (True, "expected bytes as an integer or a size like '32MB'"),
+        (1.5, "expected bytes as an integer or a size like '32MB'"),
+    ],
+)
+def test_a_bad_rcvbuf_is_an_error_naming_the_key(value: object, problem: str) -> None:
+    section = {"name": "can0", "interface": "socketcan", "channel": "can0", "rcvbuf": value}
+    with pytest.raises(ConfigError) as err:
+        parse_config({"bus": [{"name": "a", "interface": "virtual"}, section]})
+    assert err.value.key == "bus[1].rcvbuf" and problem in err.value.problem
+
+
+@pytest.mark.parametrize(
+    "section", [{"interface": "virtual", "channel": "x"}, {"replay": "drive.asc"}]
+)
+def test_rcvbuf_on_a_bus_that_is_not_socketcan_is_an_error(section: dict[str, str]) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config({"bus": [{"name": "body", "rcvbuf": "1MB", **section}]})
+    assert err.value.key == "bus[0].rcvbuf"
+    assert "only a socketcan bus has a kernel receive buffer" in err.value.problem

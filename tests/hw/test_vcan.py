@@ -1,11 +1,8 @@
-"""Virtual CAN interfaces (hw/vcan.py) and the candump log format (hw/canutils.py).
-
-The interface tests are marked ``vcan`` (they need a kernel with SocketCAN); the rest run
-anywhere."""
+"""Virtual CAN interfaces (hw/vcan.py) and the candump log format (hw/canutils.py), where no
+kernel CAN is needed; the interface tests themselves are in tests/hw/vcan/test_links.py."""
 
 from __future__ import annotations
 
-import can
 import pyarrow as pa
 import pytest
 
@@ -15,12 +12,9 @@ from hw.canutils import (
     LoggedFrame,
     first_difference,
     parse_candump_line,
-    receivers,
     same_time,
 )
 from hw.vcan import CanInterfaceError
-
-# ---- anywhere -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", ["", "x" * 16, "a/b", "a b", "vcan:0", ".."])
@@ -82,69 +76,3 @@ def test_the_first_difference_between_stored_and_logged_frames_is_named() -> Non
     assert first_difference(late, logged, times=False) is None
     short = pa.table(stored).slice(0, 1)
     assert first_difference(short, logged) == "1 frames stored, 2 logged"
-
-
-# ---- with SocketCAN -----------------------------------------------------------------------------
-
-
-@pytest.mark.vcan
-def test_vcan_interfaces_are_made_changed_and_removed(vcan: str) -> None:
-    info = vcan_lib.link(vcan)
-    assert (info.kind, info.up, info.fd) == ("vcan", True, True)
-    vcan_lib.set_down(vcan)
-    assert not vcan_lib.link(vcan).up
-    vcan_lib.set_up(vcan)
-    with pytest.raises(CanInterfaceError) as info_exists:
-        vcan_lib.create_vcan(vcan)
-    assert info_exists.value.reason == "exists"
-    with vcan_lib.vcan("sdvclassic0", fd=False) as classic:
-        assert vcan_lib.link(classic).mtu == vcan_lib.CAN_MTU
-    assert not vcan_lib.exists("sdvclassic0")
-    with pytest.raises(CanInterfaceError) as info_missing:
-        vcan_lib.remove("sdvclassic0")
-    assert info_missing.value.reason == "missing"
-    vcan_lib.remove("sdvclassic0", missing_ok=True)
-    assert vcan_lib.can_support() is None
-
-
-@pytest.mark.vcan
-def test_a_vxcan_pair_carries_frames_from_one_end_to_the_other(
-    vxcan_pair: tuple[str, str],
-) -> None:
-    a, b = vxcan_pair
-    assert vcan_lib.link(a).kind == vcan_lib.link(b).kind == "vxcan"
-    with (
-        can.Bus(interface="socketcan", channel=a, fd=True) as sender,
-        can.Bus(interface="socketcan", channel=b, fd=True) as receiver,
-    ):
-        assert receivers(b) >= 1
-        sent = can.Message(
-            arbitration_id=0x1ABCDE, is_extended_id=True, is_fd=True, data=bytes(range(12))
-        )
-        sender.send(sent)
-        got = receiver.recv(10.0)
-    assert got is not None and got.arbitration_id == 0x1ABCDE and got.is_fd
-    assert bytes(got.data) == bytes(range(12))
-    vcan_lib.remove(a)
-    assert not vcan_lib.exists(b)  # one end takes the other with it
-
-
-@pytest.mark.vcan
-def test_a_socketcan_bus_gets_a_receive_buffer_for_bursts(vcan: str) -> None:
-    import os  # noqa: PLC0415
-    import socket  # noqa: PLC0415
-
-    from hw.bus import SOCKETCAN_RCVBUF, open_bus  # noqa: PLC0415
-    from logger.config import BusConfig  # noqa: PLC0415
-
-    bus = open_bus(BusConfig(name="b", interface="socketcan", channel=vcan))
-    try:
-        sock = getattr(bus, "socket", None)
-        assert isinstance(sock, socket.socket)
-        granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
-        if os.getuid() == 0:
-            assert granted >= SOCKETCAN_RCVBUF, granted
-        else:
-            assert granted > 0
-    finally:
-        bus.shutdown()

@@ -1,7 +1,7 @@
 """Real SocketCAN, real peers: can-utils (``cangen``, ``cansend``, ``canplayer``) put frames on a
 vcan bus (or a vxcan pair), ``candump -l`` records them, and the gateway reads the same bus
-through python-can's socketcan interface (kernel timestamps) → Mosquitto → CANP exchange →
-Parquet. The stored frames must equal candump's log, every one.
+(opened by python-can's socketcan interface, read in bulk with kernel timestamps) → Mosquitto →
+CANP exchange → Parquet. The stored frames must equal candump's log, every one.
 
 Marked ``vcan``: run through ``python -m hw.vm`` where the kernel has no CAN (tests/conftest.py).
 Under TCG the guest is slow, so generators are paced (``-g 1``) and candump's own count is
@@ -10,19 +10,19 @@ checked against what was sent: the reference loses nothing.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections import Counter
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
+import can
 import pytest
 
 from hw import vcan as vcan_lib
+from hw.bus import frame_bits
 from hw.canutils import (
     Candump,
+    LoggedFrame,
     cangen,
     canplayer,
     cansend,
@@ -31,72 +31,38 @@ from hw.canutils import (
     stored_frames,
 )
 from logger import cli
-from logger.bus_stats import DOWN, READING, BusStats
-from logger.config import BusConfig, Config, ExchangeConfig, RingbusConfig
-from logger.gateway import Gateway
-from logger.service import Service
-from tests.brokers import BrokerAddress, MosquittoProcess
-from tests.logger.service_util import ALL, ask, running, service_config
+from logger.bus_stats import DOWN, READING
+from tests.brokers import MosquittoProcess
+from tests.hw.vcan.capture import (
+    WAIT_S,
+    accounts,
+    bus_stats,
+    capture_config,
+    gateway_of,
+    parquet_frames,
+    wait_stored,
+)
+from tests.logger.service_util import ALL, running
 
 pytestmark = pytest.mark.vcan
 
-LOGS = Path(__file__).resolve().parents[3] / "shared" / "data" / "logs"
+LOGS = Path(__file__).resolve().parents[4] / "shared" / "data" / "logs"
 KONA = LOGS / "kona_ev_bms_idle_30sec.asc"  # 5,934 classic frames over 30 s, in bursts
-WAIT_S = 180.0
-POLL_S = 0.25
 PROBE_ID = 0x1FFFFFFF  # an extended id: cangen makes none without -e
 
 
-def capture_config(tmp_path: Path, broker: BrokerAddress, *ifaces: str) -> Config:
-    """The service with one socketcan bus (CAN FD on) per interface, named after it."""
-    exchange = ExchangeConfig(
-        name="can",
-        topic="vehicle/+/canp/#",
-        stream="canp",
-        ringbus=RingbusConfig(cap=5000, flush_ms=500),
+def as_message(f: LoggedFrame) -> can.Message:
+    """A candump log line as the python-can message it was on the bus."""
+    return can.Message(
+        arbitration_id=f.arbitration_id,
+        is_extended_id=f.extended,
+        is_remote_frame=f.remote,
+        is_error_frame=f.error,
+        is_fd=f.fd,
+        bitrate_switch=f.brs,
+        error_state_indicator=f.esi,
+        data=f.data,
     )
-    cfg = service_config(tmp_path, broker, exchange=exchange)
-    buses = tuple(
-        BusConfig(name=i, interface="socketcan", channel=i, options={"fd": True}) for i in ifaces
-    )
-    return dataclasses.replace(cfg, buses=buses)
-
-
-def gateway_of(service: Service) -> Gateway:
-    assert service.gateway is not None
-    return service.gateway
-
-
-def wait_stored(
-    service: Service, bus: str, count: int, *, without_id: int | None = None
-) -> pa.Table:
-    """The bus's stored frames (in time order) once ``count`` of them are stored, not counting
-    those whose id is ``without_id``."""
-    command = f"{ALL};bus={bus}"
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        table = ask(service, command).table()
-        ids = table.column("id")
-        have = table.num_rows if without_id is None else pc.sum(pc.not_equal(ids, without_id))
-        if int(pa.scalar(have).as_py() or 0) >= count:
-            return table
-        assert time.monotonic() < deadline, (
-            f"{have} of {count} frames stored: {bus_stats(service, bus)}"
-        )
-        time.sleep(POLL_S)  # polled: the exchange has no event to wait on from here
-
-
-def parquet_frames(tmp_path: Path, bus: str) -> pa.Table:
-    """A bus's frames read back from the Parquet files (``sdvlog query --dir``), service stopped."""
-    out = tmp_path / f"{bus}.arrow"
-    args = ["query", f"{ALL};bus={bus}", "--dir", str(tmp_path / "store"), "--exchange", "can"]
-    assert cli.main([*args, "--format", "arrow", "--out", str(out)]) == 0
-    with pa.ipc.open_stream(out) as reader:
-        return reader.read_all()
-
-
-def bus_stats(service: Service, bus: str) -> BusStats:
-    return gateway_of(service).stats().buses[bus]
 
 
 @pytest.mark.parametrize("link", ["vcan", "vxcan_pair"])
@@ -115,12 +81,15 @@ def test_cangen_frames_are_stored_exactly_as_candump_logged_them(
         # -m mixes classic and FD (with BRS and ESI), 11- and 29-bit ids and remote frames,
         # with random ids, lengths and data.
         cangen(send_on, count, gap_ms=1, options=["-m"])
-        assert dump.wait(WAIT_S), "candump did not receive every frame cangen sent"
-        table = wait_stored(service, read_on, count)
+        assert dump.wait(WAIT_S), accounts(bus_stats(service, read_on), sent=count, dump=dump)
+        table = wait_stored(service, read_on, count, sent=count, dump=dump)
     logged = dump.frames
-    assert len(logged) == count
-    assert first_difference(table, logged) is None  # answered while running
-    assert first_difference(parquet_frames(tmp_path, read_on), logged) is None  # from the files
+    stats = bus_stats(service, read_on)
+    where = accounts(stats, sent=count, dump=dump, stored=table.num_rows)
+    assert len(logged) == count, where
+    assert first_difference(table, logged) is None, where  # answered while running
+    from_files = parquet_frames(tmp_path, read_on)
+    assert first_difference(from_files, logged) is None, where  # from the files
     kinds = Counter(
         kind
         for f in logged
@@ -137,8 +106,11 @@ def test_cangen_frames_are_stored_exactly_as_candump_logged_them(
     )
     assert set(kinds) == {"fd", "classic", "extended", "standard", "remote", "brs", "esi"}
     assert len({f.length for f in logged if f.fd}) > 5 and len({f.length for f in logged}) > 5
-    stats = bus_stats(service, read_on)
-    assert stats.dropped == stats.read_errors == stats.lost == 0
+    assert stats.dropped == stats.kernel_dropped == stats.read_errors == stats.lost == 0, where
+    assert stats.frames == count, where
+    # The bus load counts every frame's bits as hw.bus.frame_bits has them.
+    bits = [frame_bits(as_message(f)) for f in logged]
+    assert (stats.bits_nominal, stats.bits_data) == tuple(map(sum, zip(*bits, strict=True)))
 
 
 def test_remote_and_error_frames_from_cansend_keep_their_flags(
@@ -242,8 +214,11 @@ def test_real_log_exported_to_candump_format_and_replayed_by_canplayer_comes_bac
     assert len(exported) > 5000 and {f.iface for f in exported} == {"can0"}
     with running(capture_config(tmp_path, mosquitto.address, vcan)) as service:
         canplayer(log, [f"{vcan}=can0"])  # at the log's own pace: 30 s, in bursts
-        table = wait_stored(service, vcan, len(exported))
-    assert first_difference(table, exported, bus=vcan, times=False) is None
+        table = wait_stored(service, vcan, len(exported), sent=len(exported))
+        stats = bus_stats(service, vcan)
+    where = accounts(stats, sent=len(exported), stored=table.num_rows)
+    assert stats.kernel_dropped == 0, where
+    assert first_difference(table, exported, bus=vcan, times=False) is None, where
     replayed = [ts for ts, _bus, _frame in stored_frames(table)]
     assert replayed == sorted(replayed)  # kernel times of a live replay, in order
     span_s = (replayed[-1] - replayed[0]) / 1e9

@@ -1,0 +1,387 @@
+"""SocketCAN raw sockets read in bulk: every frame waiting, in one system call, with the kernel's
+receive timestamps and the kernel's count of frames it dropped.
+
+python-can's ``SocketcanBus`` opens and binds the socket (its public ``socket``); the gateway
+reads it here instead of calling ``recv()`` once per frame:
+
+- :func:`hw.socketcan_socket.configure` asks the kernel for nanosecond receive timestamps
+  (``SO_TIMESTAMPNS``), for its drop count with every frame (``SO_RXQ_OVFL``) and for a receive
+  buffer of ``rcvbuf`` bytes.
+- :class:`SocketcanReader` holds one batch of frames in preallocated slots (frame buffers,
+  control-message buffers and the ``mmsghdr`` array are allocated once). :meth:`~SocketcanReader.wait`
+  polls the socket; :meth:`~SocketcanReader.receive` moves every frame waiting, up to the free
+  slots, into them with one ``recvmmsg(2)`` call (``MSG_DONTWAIT``), and derives the frames' CANP
+  columns and bus bits with numpy; :meth:`~SocketcanReader.payload` encodes the held frames as one
+  CANP payload (:func:`canp.wire.encode_frames`). No Python object is made per frame.
+
+Frames are mapped as python-can's socketcan interface maps them: a 72-byte read is CAN FD (its
+BRS and ESI flags kept, its length rounded up to a valid FD length), a 16-byte read classic CAN
+(FD flags cleared); the id keeps the EFF / RTR / ERR flags, with 29 bits for an extended id and
+11 otherwise; a remote frame carries no data. Timestamps are the kernel's receive times (ns).
+
+Kernel drops: the count comes with every frame read after a drop, so a loss is placed between
+the kernel times of the frames read around it (:class:`KernelDrop`); frames dropped after the
+last frame read are found from ``SO_MEMINFO`` (the same counter) by
+:meth:`~SocketcanReader.check_drops`, which the gateway calls when the bus is idle and before it
+closes the socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import functools
+import logging
+import os
+import select
+import socket
+import struct
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from canp.schema import CAN_EFF_FLAG, CAN_EFF_MASK, CAN_RTR_FLAG, FLAG_FD
+from canp.wire import MAX_DATA, encode_frames
+from hw.bus import frame_bits_sum
+from hw.socketcan_socket import (
+    CAN_ID_FLAGS,
+    CAN_SFF_MASK,
+    CANFD_MTU,
+    SO_RXQ_OVFL,
+    SO_TIMESTAMPNS,
+    KernelDrop,
+    configure,
+    kernel_drops,
+    meminfo,
+)
+from logger.config import MAX_RCVBUF
+
+_log = logging.getLogger(__name__)
+
+_U32 = 1 << 32
+_SFF_KEEP = np.uint32(CAN_ID_FLAGS | CAN_SFF_MASK)
+_EFF_KEEP = np.uint32(CAN_ID_FLAGS | CAN_EFF_MASK)
+_LONG = ctypes.sizeof(ctypes.c_long)
+_SIZE_T = ctypes.sizeof(ctypes.c_size_t)
+_CMSG_HDR = socket.CMSG_LEN(0)
+_TS_LEN = socket.CMSG_LEN(2 * _LONG)
+_TS_SPACE = socket.CMSG_SPACE(2 * _LONG)
+_OVFL_LEN = socket.CMSG_LEN(4)
+_CONTROL = _TS_SPACE + socket.CMSG_SPACE(4) + socket.CMSG_SPACE(16)  # room for one more
+_POLL_MASK = select.POLLIN | select.POLLERR | select.POLLHUP
+
+#: One received frame (struct can_frame / struct canfd_frame, host byte order).
+_FRAME = np.dtype(
+    {
+        "names": ["can_id", "len", "flags", "data"],
+        "formats": ["=u4", "u1", "u1", ("u1", (MAX_DATA,))],
+        "offsets": [0, 4, 5, 8],
+        "itemsize": CANFD_MTU,
+    }
+)
+_CMSG_OVFL = (f"=u{_SIZE_T}", "=i4", "=i4", "=u4")
+_AT_OVFL = (_TS_SPACE, _TS_SPACE + _SIZE_T, _TS_SPACE + _SIZE_T + 4, _TS_SPACE + _CMSG_HDR)
+#: One frame's control messages: the timestamp first, then the drop count when there is one.
+_CTRL = np.dtype(
+    {
+        "names": ["len0", "level0", "type0", "sec", "nsec", "len1", "level1", "type1", "drops"],
+        "formats": [f"=u{_SIZE_T}", "=i4", "=i4", f"=i{_LONG}", f"=i{_LONG}", *_CMSG_OVFL],
+        "offsets": [0, _SIZE_T, _SIZE_T + 4, _CMSG_HDR, _CMSG_HDR + _LONG, *_AT_OVFL],
+        "itemsize": _CONTROL,
+    }
+)
+_CMSG_HEAD = struct.Struct(f"={'Q' if _SIZE_T == 8 else 'I'}ii")
+_TIMESPEC = struct.Struct(f"=2{'q' if _LONG == 8 else 'i'}")
+_U32_VALUE = struct.Struct("=I")
+
+
+class _MsgHdr(ctypes.Structure):
+    """``struct msghdr`` (its layout only: the slots live in numpy arrays)."""
+
+    _fields_ = [
+        ("msg_name", ctypes.c_void_p),
+        ("msg_namelen", ctypes.c_uint32),
+        ("msg_iov", ctypes.c_void_p),
+        ("msg_iovlen", ctypes.c_size_t),
+        ("msg_control", ctypes.c_void_p),
+        ("msg_controllen", ctypes.c_size_t),
+        ("msg_flags", ctypes.c_int),
+    ]
+
+
+class _MMsgHdr(ctypes.Structure):
+    """``struct mmsghdr``."""
+
+    _fields_ = [("msg_hdr", _MsgHdr), ("msg_len", ctypes.c_uint)]
+
+
+def _offset(field: Any) -> int:
+    return int(field.offset)
+
+
+_MMSG = np.dtype(
+    {
+        "names": ["iov", "iovlen", "control", "controllen", "flags", "len"],
+        "formats": [f"=u{_SIZE_T}"] * 4 + ["=i4", "=u4"],
+        "offsets": [
+            _offset(_MsgHdr.msg_iov),
+            _offset(_MsgHdr.msg_iovlen),
+            _offset(_MsgHdr.msg_control),
+            _offset(_MsgHdr.msg_controllen),
+            _offset(_MsgHdr.msg_flags),
+            _offset(_MMsgHdr.msg_len),
+        ],
+        "itemsize": ctypes.sizeof(_MMsgHdr),
+    }
+)
+_IOV = np.dtype(
+    {"names": ["base", "len"], "formats": [f"=u{_SIZE_T}"] * 2, "itemsize": 2 * _SIZE_T}
+)
+
+#: CAN FD: the data length a frame of n bytes (0..64) is read with (rounded up to a valid length).
+_PADDED = np.array(
+    [next(v for v in (*range(9), 12, 16, 20, 24, 32, 48, 64) if v >= n) for n in range(65)]
+)
+
+
+@functools.cache
+def _recvmmsg() -> Callable[..., int]:
+    libc = ctypes.CDLL(None, use_errno=True)
+    call = libc.recvmmsg
+    call.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p]
+    call.restype = ctypes.c_int
+    return call
+
+
+def control_messages(buf: memoryview, length: int) -> Iterator[tuple[int, int, memoryview]]:
+    """``(level, type, data)`` of each control message in the first ``length`` bytes of ``buf``."""
+    pos = 0
+    while pos + _CMSG_HDR <= length:
+        size, level, kind = _CMSG_HEAD.unpack_from(buf, pos)
+        if size < _CMSG_HDR or pos + size > length:
+            return
+        yield level, kind, buf[pos + _CMSG_HDR : pos + size]
+        pos += socket.CMSG_SPACE(size - _CMSG_HDR)
+
+
+class SocketcanReader:
+    """One batch of up to ``capacity`` frames read from a SocketCAN raw socket in bulk.
+
+    The held frames are slots ``0 .. count``; :meth:`receive` reads into the slots after them and
+    leaves those frames *pending* until :meth:`keep` adds some of them to the batch.
+    ``kernel_dropped`` counts the frames the kernel dropped over every socket attached.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        self.capacity = capacity
+        self._frames = np.zeros(capacity, _FRAME)
+        self._control = np.zeros(capacity, _CTRL)
+        self._iov = np.zeros(capacity, _IOV)
+        self._msgs = np.zeros(capacity, _MMSG)
+        slots = np.arange(capacity, dtype=np.uint64)
+        self._iov["base"] = self._frames.ctypes.data + slots * _FRAME.itemsize
+        self._iov["len"] = _FRAME.itemsize
+        self._msgs["iov"] = self._iov.ctypes.data + slots * _IOV.itemsize
+        self._msgs["iovlen"] = 1
+        self._msgs["control"] = self._control.ctypes.data + slots * _CTRL.itemsize
+        self._controllen = self._msgs["controllen"]
+        self._sizes = self._msgs["len"]
+        self._control_bytes = memoryview(self._control.view(np.uint8).data)
+        # The held and pending frames as CANP has them.
+        self.can_id = np.zeros(capacity, np.uint32)
+        self.flags = np.zeros(capacity, np.uint8)
+        self.lengths = np.zeros(capacity, np.int64)
+        self.count = 0
+        self.pending = 0
+        self.bits = (0, 0)  # the pending frames' bits at the nominal and at the data bit rate
+        self.kernel_dropped = 0
+        self.last_drop: KernelDrop | None = None
+        self._sock: socket.socket | None = None
+        self._fd = -1
+        self._poll = select.poll()
+        self._drops_raw = 0  # the attached socket's drop counter, as last seen
+        self._last_ts: int | None = None  # kernel time of the last frame read on this socket
+
+    # ---- the socket ---------------------------------------------------------------------------
+    def attach(self, sock: socket.socket, rcvbuf: int, where: str, *, quiet: bool = False) -> int:
+        """Read ``sock`` from now on (:func:`configure` with ``rcvbuf``); the receive buffer the
+        kernel granted, logged as ``where``'s (at debug level when ``quiet``), with a warning when
+        it is smaller than asked. Frames held from the socket before are dropped: flush first."""
+        granted = configure(sock, rcvbuf)
+        if granted < min(rcvbuf, MAX_RCVBUF) // 2 * 2:
+            _log.warning(
+                "%s: receive buffer %d bytes, asked for %d: raise net.core.rmem_max, or run with "
+                "CAP_NET_ADMIN (as root) to allow SO_RCVBUFFORCE",
+                where,
+                granted,
+                rcvbuf,
+            )
+        else:
+            (_log.debug if quiet else _log.info)("%s: receive buffer %d bytes", where, granted)
+        if self._fd >= 0:
+            self._poll.unregister(self._fd)
+        self._sock, self._fd = sock, sock.fileno()
+        self._poll.register(self._fd, _POLL_MASK)
+        self.count = self.pending = 0
+        self._drops_raw = kernel_drops(sock)
+        self._last_ts = None
+        return granted
+
+    def detach(self) -> None:
+        """Stop reading the socket (counting the drops it reports last); the caller closes it."""
+        if self._sock is None:
+            return
+        with contextlib.suppress(OSError):  # already closed
+            self.check_drops(closing=True)
+        self._poll.unregister(self._fd)
+        self._sock, self._fd = None, -1
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for frames (or an error) on the socket; whether any came."""
+        return bool(self._poll.poll(max(0, int(timeout * 1000 + 0.999))))
+
+    def receive(self) -> int:
+        """Every frame waiting, up to the free slots, into the slots after the held frames,
+        without waiting; how many (now pending). A failed read raises :class:`OSError`
+        (``ENETDOWN``: the interface went down)."""
+        start = self.count
+        room = self.capacity - start
+        self.pending = 0
+        if room <= 0 or self._fd < 0:
+            return 0
+        self._controllen[start:] = _CONTROL
+        address = self._msgs.ctypes.data + start * _MMSG.itemsize
+        got = _recvmmsg()(self._fd, address, room, socket.MSG_DONTWAIT, None)
+        if got < 0:
+            err = ctypes.get_errno()
+            if err in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
+                return 0
+            raise OSError(err, f"recvmmsg: {os.strerror(err)}")
+        if got:
+            self._columns(start, start + got)
+            self.pending = got
+        return got
+
+    def keep(self, frames: int) -> None:
+        """Add the first ``frames`` pending frames to the batch; the rest are dropped."""
+        self.count += min(max(frames, 0), self.pending)
+        self.pending = 0
+
+    def check_drops(self, *, closing: bool = False) -> KernelDrop | None:
+        """Frames the kernel dropped after the last frame read (``SO_MEMINFO``), when none is
+        waiting (or when ``closing``): frames still waiting report drops before them themselves,
+        placed between frames."""
+        if self._sock is None:
+            return None
+        queued, drops = meminfo(self._sock)
+        if queued and not closing:
+            return None
+        return self._dropped(drops, self._last_ts, None)
+
+    # ---- the batch ------------------------------------------------------------------------------
+    def payload(self) -> bytes:
+        """The held frames as one CANP payload; the batch is empty afterwards."""
+        n = self.count
+        payload = encode_frames(
+            self._timestamps(n),
+            self.can_id[:n],
+            self.flags[:n],
+            self.lengths[:n],
+            self._frames["data"][:n],
+        )
+        self.count = 0
+        return payload
+
+    def _columns(self, start: int, end: int) -> None:
+        """The CANP id, flags and length and the bus bits of the frames in slots start..end."""
+        frames = self._frames[start:end]
+        raw = frames["can_id"]
+        fd = self._sizes[start:end] == CANFD_MTU
+        sff = (raw & CAN_EFF_FLAG) == 0
+        can_id = self.can_id[start:end]
+        np.bitwise_and(raw, np.where(sff, _SFF_KEEP, _EFF_KEEP), out=can_id)
+        flags = self.flags[start:end]
+        np.left_shift(
+            frames["flags"] & 3, 1, out=flags
+        )  # CANFD_BRS, CANFD_ESI → FLAG_BRS, FLAG_ESI
+        flags |= FLAG_FD
+        flags[~fd] = 0
+        lengths = self.lengths[start:end]
+        np.take(_PADDED, np.minimum(frames["len"], np.where(fd, MAX_DATA, 8)), out=lengths)
+        lengths[(raw & CAN_RTR_FLAG) != 0] = 0
+        self.bits = frame_bits_sum(can_id, flags, lengths)
+        last = end - 1
+        self._note_drops(start, end, self._control_drops(last))
+        self._last_ts = self._timestamp_of(last)
+
+    # ---- control messages -------------------------------------------------------------------------
+    def _slot_control(self, slot: int) -> Iterator[tuple[int, int, memoryview]]:
+        base = slot * _CONTROL
+        length = min(int(self._controllen[slot]), _CONTROL)
+        return control_messages(self._control_bytes[base : base + _CONTROL], length)
+
+    def _control_drops(self, slot: int) -> int | None:
+        for level, kind, data in self._slot_control(slot):
+            if level == socket.SOL_SOCKET and kind == SO_RXQ_OVFL and len(data) >= 4:
+                return int(_U32_VALUE.unpack_from(data)[0])
+        return None
+
+    def _timestamp_of(self, slot: int) -> int | None:
+        for level, kind, data in self._slot_control(slot):
+            if (
+                level == socket.SOL_SOCKET
+                and kind == SO_TIMESTAMPNS
+                and len(data) >= _TIMESPEC.size
+            ):
+                sec, nsec = _TIMESPEC.unpack_from(data)
+                return int(sec) * 1_000_000_000 + int(nsec)
+        return None
+
+    def _timestamps(self, n: int) -> npt.NDArray[np.int64]:
+        """Kernel receive times (ns) of the first ``n`` slots: from the fixed layout when every
+        slot has it (always, with the options :func:`configure` sets), else slot by slot."""
+        ctrl = self._control[:n]
+        fixed = (
+            (ctrl["len0"] == _TS_LEN)
+            & (ctrl["level0"] == socket.SOL_SOCKET)
+            & (ctrl["type0"] == SO_TIMESTAMPNS)
+        )
+        if fixed.all():
+            ts: npt.NDArray[np.int64] = ctrl["sec"].astype(np.int64) * 1_000_000_000
+            ts += ctrl["nsec"]
+            return ts
+        found = [self._timestamp_of(slot) for slot in range(n)]
+        now = time.time_ns()  # a frame without its kernel time (never seen): the time it is sent
+        return np.array([now if ts is None else ts for ts in found], np.int64)
+
+    def _note_drops(self, start: int, end: int, raw: int | None) -> None:
+        """Count what the drop counter of the last slot read reports, placed between frames."""
+        if raw is None or (raw - self._drops_raw) % _U32 == 0:
+            return
+        ctrl = self._control[start:end]
+        reported = (
+            (self._controllen[start:end] >= _TS_SPACE + _OVFL_LEN)
+            & (ctrl["level1"] == socket.SOL_SOCKET)
+            & (ctrl["type1"] == SO_RXQ_OVFL)
+        )
+        counts = np.where(reported, ctrl["drops"], self._drops_raw)
+        changed = np.flatnonzero(counts != self._drops_raw)
+        first = start + (int(changed[0]) if changed.size else end - 1 - start)
+        after = self._last_ts if first == start else self._timestamp_of(first - 1)
+        self._dropped(raw, after, self._timestamp_of(first))
+
+    def _dropped(self, raw: int, after: int | None, before: int | None) -> KernelDrop | None:
+        """Apply the drop counter's value ``raw`` (u32, never going back); the new drops."""
+        new = (raw - self._drops_raw) % _U32
+        if new == 0 or new >= _U32 // 2:  # unchanged, or an older frame's count
+            return None
+        self._drops_raw = raw
+        self.kernel_dropped += new
+        self.last_drop = KernelDrop(new, after, before)
+        return self.last_drop
