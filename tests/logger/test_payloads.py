@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pyarrow as pa
 import pytest
 
@@ -63,3 +66,37 @@ def test_take_hands_everything_over_and_starts_empty() -> None:
     buf.append(b"c")
     assert list(taken) == [b"a", b"b"] and list(buf.view()) == [b"c"]
     assert list(PayloadBuffer().take()) == []
+
+
+SMALL_BATCHES = """
+import sys
+from logger.payloads import PayloadBuffer
+
+def rss() -> int:
+    return int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) * 1024
+
+before = rss()
+kept = []
+for _ in range(50):
+    buf = PayloadBuffer(16 << 20)
+    buf.append(b"x" * 200)
+    kept.append(buf.take())
+big = PayloadBuffer(16 << 20)
+for _ in range(4096):
+    big.append(b"y" * 2048)  # 8 MiB: past the first 2 MiB, huge pages may back the rest
+assert list(big.view())[-1] == b"y" * 2048
+print(rss() - before - 8 * 2**20)
+"""
+
+
+def test_small_batches_hold_resident_only_about_what_they_count() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", SMALL_BATCHES],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    extra = int(out.stdout.split()[-1])
+    # 50 batches of 200 bytes: a page each, not a 2 MiB huge page each (100 MiB)
+    assert extra < 12 * 2**20, f"{extra / 2**20:.1f} MiB resident beyond the payloads"
