@@ -21,14 +21,18 @@ from types import ModuleType
 import pyarrow as pa
 
 
-class _RefusePandas:
-    """A meta path finder that makes ``import pandas`` fail while it is installed."""
+class RefuseImport:
+    """A meta path finder (``sys.meta_path``) that makes importing ``package`` or any of its
+    modules fail with ImportError, as if it were not installed, while it is installed."""
+
+    def __init__(self, package: str, why: str) -> None:
+        self.package, self.why = package, why
 
     def find_spec(
         self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
-        if name == "pandas":
-            raise ImportError("pandas is not loaded by this process unless a part needs it")
+        if name == self.package or name.startswith(self.package + "."):
+            raise ImportError(f"{self.package} is not loaded: {self.why}")
         return None
 
 
@@ -40,7 +44,7 @@ def keep_pandas_unloaded() -> bool:
     """
     if "pandas" in sys.modules:
         return False
-    refuse = _RefusePandas()
+    refuse = RefuseImport("pandas", "no configured part of this process needs it")
     sys.meta_path.insert(0, refuse)
     try:
         pa.array([0])  # pyarrow's one implicit attempt to import pandas happens (and fails) here

@@ -10,25 +10,12 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
-from importlib.machinery import ModuleSpec
+from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from hw import vcan as vcan_lib
-
-
-class _NoAsammdf:
-    """A meta path finder that makes ``import asammdf`` fail, as if it were not installed."""
-
-    def find_spec(
-        self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
-    ) -> ModuleSpec | None:
-        if name == "asammdf" or name.startswith("asammdf."):
-            raise ImportError("asammdf is not loaded by a run of only the SocketCAN tests")
-        return None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -36,9 +23,9 @@ def pytest_configure(config: pytest.Config) -> None:
     start = config.invocation_params.dir
     paths = [(start / arg.split("::")[0]).resolve() for arg in config.args]
     if paths and all(path.is_relative_to(here) for path in paths) and "can" not in sys.modules:
-        from logger.compat import keep_pandas_unloaded  # noqa: PLC0415 - only for such a run
+        from logger.compat import RefuseImport, keep_pandas_unloaded  # noqa: PLC0415
 
-        sys.meta_path.insert(0, _NoAsammdf())
+        sys.meta_path.insert(0, RefuseImport("asammdf", "a run of only the SocketCAN tests"))
         keep_pandas_unloaded()
 
 
