@@ -39,7 +39,6 @@ import socket
 import struct
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +46,8 @@ import numpy.typing as npt
 from canp.schema import CAN_EFF_FLAG, CAN_EFF_MASK, CAN_RTR_FLAG, FLAG_FD
 from canp.wire import MAX_DATA, encode_frames
 from hw.bus import frame_bits_sum
+from hw.socketcan_drain import CONTROL, TS_SPACE
+from hw.socketcan_ring import CTRL, FRAME, IOV, MMSG, RING_SLOTS, DrainRing
 from hw.socketcan_socket import (
     CAN_ID_FLAGS,
     CAN_SFF_MASK,
@@ -66,81 +67,13 @@ _U32 = 1 << 32
 _SFF_KEEP = np.uint32(CAN_ID_FLAGS | CAN_SFF_MASK)
 _EFF_KEEP = np.uint32(CAN_ID_FLAGS | CAN_EFF_MASK)
 _LONG = ctypes.sizeof(ctypes.c_long)
-_SIZE_T = ctypes.sizeof(ctypes.c_size_t)
 _CMSG_HDR = socket.CMSG_LEN(0)
 _TS_LEN = socket.CMSG_LEN(2 * _LONG)
-_TS_SPACE = socket.CMSG_SPACE(2 * _LONG)
 _OVFL_LEN = socket.CMSG_LEN(4)
-_CONTROL = _TS_SPACE + socket.CMSG_SPACE(4) + socket.CMSG_SPACE(16)  # room for one more
 _POLL_MASK = select.POLLIN | select.POLLERR | select.POLLHUP
-
-#: One received frame (struct can_frame / struct canfd_frame, host byte order).
-_FRAME = np.dtype(
-    {
-        "names": ["can_id", "len", "flags", "data"],
-        "formats": ["=u4", "u1", "u1", ("u1", (MAX_DATA,))],
-        "offsets": [0, 4, 5, 8],
-        "itemsize": CANFD_MTU,
-    }
-)
-_CMSG_OVFL = (f"=u{_SIZE_T}", "=i4", "=i4", "=u4")
-_AT_OVFL = (_TS_SPACE, _TS_SPACE + _SIZE_T, _TS_SPACE + _SIZE_T + 4, _TS_SPACE + _CMSG_HDR)
-#: One frame's control messages: the timestamp first, then the drop count when there is one.
-_CTRL = np.dtype(
-    {
-        "names": ["len0", "level0", "type0", "sec", "nsec", "len1", "level1", "type1", "drops"],
-        "formats": [f"=u{_SIZE_T}", "=i4", "=i4", f"=i{_LONG}", f"=i{_LONG}", *_CMSG_OVFL],
-        "offsets": [0, _SIZE_T, _SIZE_T + 4, _CMSG_HDR, _CMSG_HDR + _LONG, *_AT_OVFL],
-        "itemsize": _CONTROL,
-    }
-)
-_CMSG_HEAD = struct.Struct(f"={'Q' if _SIZE_T == 8 else 'I'}ii")
-_TIMESPEC = struct.Struct(f"=2{'q' if _LONG == 8 else 'i'}")
+_CMSG_HEAD = struct.Struct("@Nii")
+_TIMESPEC = struct.Struct("@2l")
 _U32_VALUE = struct.Struct("=I")
-
-
-class _MsgHdr(ctypes.Structure):
-    """``struct msghdr`` (its layout only: the slots live in numpy arrays)."""
-
-    _fields_ = [
-        ("msg_name", ctypes.c_void_p),
-        ("msg_namelen", ctypes.c_uint32),
-        ("msg_iov", ctypes.c_void_p),
-        ("msg_iovlen", ctypes.c_size_t),
-        ("msg_control", ctypes.c_void_p),
-        ("msg_controllen", ctypes.c_size_t),
-        ("msg_flags", ctypes.c_int),
-    ]
-
-
-class _MMsgHdr(ctypes.Structure):
-    """``struct mmsghdr``."""
-
-    _fields_ = [("msg_hdr", _MsgHdr), ("msg_len", ctypes.c_uint)]
-
-
-def _offset(field: Any) -> int:
-    return int(field.offset)
-
-
-_MMSG = np.dtype(
-    {
-        "names": ["iov", "iovlen", "control", "controllen", "flags", "len"],
-        "formats": [f"=u{_SIZE_T}"] * 4 + ["=i4", "=u4"],
-        "offsets": [
-            _offset(_MsgHdr.msg_iov),
-            _offset(_MsgHdr.msg_iovlen),
-            _offset(_MsgHdr.msg_control),
-            _offset(_MsgHdr.msg_controllen),
-            _offset(_MsgHdr.msg_flags),
-            _offset(_MMsgHdr.msg_len),
-        ],
-        "itemsize": ctypes.sizeof(_MMsgHdr),
-    }
-)
-_IOV = np.dtype(
-    {"names": ["base", "len"], "formats": [f"=u{_SIZE_T}"] * 2, "itemsize": 2 * _SIZE_T}
-)
 
 #: CAN FD: the data length a frame of n bytes (0..64) is read with (rounded up to a valid length).
 _PADDED = np.array(
@@ -176,20 +109,20 @@ class SocketcanReader:
     ``kernel_dropped`` counts the frames the kernel dropped over every socket attached.
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, *, drain_slots: int | None = RING_SLOTS) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         self.capacity = capacity
-        self._frames = np.zeros(capacity, _FRAME)
-        self._control = np.zeros(capacity, _CTRL)
-        self._iov = np.zeros(capacity, _IOV)
-        self._msgs = np.zeros(capacity, _MMSG)
+        self._frames = np.zeros(capacity, FRAME)
+        self._control = np.zeros(capacity, CTRL)
+        self._iov = np.zeros(capacity, IOV)
+        self._msgs = np.zeros(capacity, MMSG)
         slots = np.arange(capacity, dtype=np.uint64)
-        self._iov["base"] = self._frames.ctypes.data + slots * _FRAME.itemsize
-        self._iov["len"] = _FRAME.itemsize
-        self._msgs["iov"] = self._iov.ctypes.data + slots * _IOV.itemsize
+        self._iov["base"] = self._frames.ctypes.data + slots * FRAME.itemsize
+        self._iov["len"] = FRAME.itemsize
+        self._msgs["iov"] = self._iov.ctypes.data + slots * IOV.itemsize
         self._msgs["iovlen"] = 1
-        self._msgs["control"] = self._control.ctypes.data + slots * _CTRL.itemsize
+        self._msgs["control"] = self._control.ctypes.data + slots * CTRL.itemsize
         self._controllen = self._msgs["controllen"]
         self._sizes = self._msgs["len"]
         self._control_bytes = memoryview(self._control.view(np.uint8).data)
@@ -205,7 +138,10 @@ class SocketcanReader:
         self._sock: socket.socket | None = None
         self._fd = -1
         self._poll = select.poll()
-        self._drops_raw = 0  # the attached socket's drop counter, as last seen
+        self._drops_raw = 0  # the attached socket's drop counter, as last counted
+        self._placed_raw = 0  # the drop counter as the frames read last carried it
+        self._drain_slots = drain_slots
+        self._ring: DrainRing | None = None
         self._last_ts: int | None = None  # kernel time of the last frame read on this socket
 
     # ---- the socket ---------------------------------------------------------------------------
@@ -224,26 +160,53 @@ class SocketcanReader:
             )
         else:
             (_log.debug if quiet else _log.info)("%s: receive buffer %d bytes", where, granted)
-        if self._fd >= 0:
-            self._poll.unregister(self._fd)
+        self._let_go()
         self._sock, self._fd = sock, sock.fileno()
-        self._poll.register(self._fd, _POLL_MASK)
         self.count = self.pending = 0
-        self._drops_raw = kernel_drops(sock)
+        self._drops_raw = self._placed_raw = kernel_drops(sock)
         self._last_ts = None
+        if self._drain_slots:
+            self._ring = DrainRing(sock, self._drain_slots)
+        else:
+            self._poll.register(self._fd, _POLL_MASK)
         return granted
+
+    @property
+    def drain_pid(self) -> int | None:
+        """The process id of the drain reading the socket (None: read in this process)."""
+        return self._ring.pid if self._ring is not None else None
+
+    @property
+    def read_ahead(self) -> int:
+        """Frames the drain read from the socket that :meth:`receive` has not taken yet."""
+        return self._ring.waiting if self._ring is not None else 0
+
+    def stop_reading(self) -> None:
+        """Read no more from the socket: what was read stays for :meth:`receive`."""
+        if self._ring is not None:
+            self._ring.stop()
 
     def detach(self) -> None:
         """Stop reading the socket (counting the drops it reports last); the caller closes it."""
         if self._sock is None:
             return
-        with contextlib.suppress(OSError):  # already closed
+        self.stop_reading()
+        with contextlib.suppress(OSError, struct.error):  # closed, or a short SO_MEMINFO
             self.check_drops(closing=True)
-        self._poll.unregister(self._fd)
+        self._let_go()
         self._sock, self._fd = None, -1
+
+    def _let_go(self) -> None:
+        if self._ring is not None:
+            self._ring.close()
+            self._ring = None
+        elif self._fd >= 0:
+            self._poll.unregister(self._fd)
 
     def wait(self, timeout: float) -> bool:
         """Wait up to ``timeout`` s for frames (or an error) on the socket; whether any came."""
+        if self._ring is not None:
+            return self._ring.wait(timeout)
         return bool(self._poll.poll(max(0, int(timeout * 1000 + 0.999))))
 
     def receive(self) -> int:
@@ -255,8 +218,14 @@ class SocketcanReader:
         self.pending = 0
         if room <= 0 or self._fd < 0:
             return 0
-        self._controllen[start:] = _CONTROL
-        address = self._msgs.ctypes.data + start * _MMSG.itemsize
+        if self._ring is not None:
+            got = self._ring.take(self._frames, self._control, self._msgs, start, room)
+            if got:
+                self._columns(start, start + got)
+                self.pending = got
+            return got
+        self._controllen[start:] = CONTROL
+        address = self._msgs.ctypes.data + start * MMSG.itemsize
         got = _recvmmsg()(self._fd, address, room, socket.MSG_DONTWAIT, None)
         if got < 0:
             err = ctypes.get_errno()
@@ -280,7 +249,7 @@ class SocketcanReader:
         if self._sock is None:
             return None
         queued, drops = meminfo(self._sock)
-        if queued and not closing:
+        if (queued or (self._ring is not None and self._ring.waiting)) and not closing:
             return None
         return self._dropped(drops, self._last_ts, None)
 
@@ -322,9 +291,9 @@ class SocketcanReader:
 
     # ---- control messages -------------------------------------------------------------------------
     def _slot_control(self, slot: int) -> Iterator[tuple[int, int, memoryview]]:
-        base = slot * _CONTROL
-        length = min(int(self._controllen[slot]), _CONTROL)
-        return control_messages(self._control_bytes[base : base + _CONTROL], length)
+        base = slot * CONTROL
+        length = min(int(self._controllen[slot]), CONTROL)
+        return control_messages(self._control_bytes[base : base + CONTROL], length)
 
     def _control_drops(self, slot: int) -> int | None:
         for level, kind, data in self._slot_control(slot):
@@ -361,20 +330,28 @@ class SocketcanReader:
         return np.array([now if ts is None else ts for ts in found], np.int64)
 
     def _note_drops(self, start: int, end: int, raw: int | None) -> None:
-        """Count what the drop counter of the last slot read reports, placed between frames."""
-        if raw is None or (raw - self._drops_raw) % _U32 == 0:
+        """Count what the drop counter of the last slot read reports, placed between frames.
+
+        A loss ``SO_MEMINFO`` counted before these frames came (:meth:`check_drops`) is placed
+        again here, between the frames around it, without counting it twice."""
+        placed = self._placed_raw
+        new = (raw - placed) % _U32 if raw is not None else 0
+        if raw is None or new == 0 or new >= _U32 // 2:
             return
         ctrl = self._control[start:end]
         reported = (
-            (self._controllen[start:end] >= _TS_SPACE + _OVFL_LEN)
+            (self._controllen[start:end] >= TS_SPACE + _OVFL_LEN)
             & (ctrl["level1"] == socket.SOL_SOCKET)
             & (ctrl["type1"] == SO_RXQ_OVFL)
         )
-        counts = np.where(reported, ctrl["drops"], self._drops_raw)
-        changed = np.flatnonzero(counts != self._drops_raw)
+        counts = np.where(reported, ctrl["drops"], placed)
+        changed = np.flatnonzero(counts != placed)
         first = start + (int(changed[0]) if changed.size else end - 1 - start)
         after = self._last_ts if first == start else self._timestamp_of(first - 1)
-        self._dropped(raw, after, self._timestamp_of(first))
+        before = self._timestamp_of(first)
+        self._placed_raw = raw
+        if self._dropped(raw, after, before) is None:
+            self.last_drop = KernelDrop(new, after, before)
 
     def _dropped(self, raw: int, after: int | None, before: int | None) -> KernelDrop | None:
         """Apply the drop counter's value ``raw`` (u32, never going back); the new drops."""

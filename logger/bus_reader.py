@@ -1,23 +1,22 @@
 """One bus of the gateway: its reader thread, its batches, its counters.
 
-The thread reads the bus and never waits for the broker. It collects frames into a batch that
-is closed when it holds ``batch_frames`` frames or its first frame is ``batch_s`` old, whichever
-comes first, encodes it as one CANP payload and hands it to the gateway's queue. A bus whose
-backlog (frames read and not yet confirmed by the broker) reaches its bound drops the frames it
-reads beyond it: counted, and logged once per burst.
+The thread reads the bus and never waits for the broker. A batch closes at ``batch_frames``
+frames or when its first frame is ``batch_s`` old, and goes to the gateway's queue as one CANP
+payload. A bus whose backlog (frames read and not yet confirmed by the broker) reaches its
+bound drops the frames it reads beyond it: counted, and logged once per burst.
 
-Reading: a ``socketcan`` bus is read in bulk from the socket python-can opened
-(:class:`hw.socketcan_reader.SocketcanReader`), with a receive buffer of its ``rcvbuf`` bytes
-(default :data:`DEFAULT_RCVBUF`; a warning when less is granted); frames the kernel dropped
-because it was full count as ``kernel_dropped``, logged once per burst with the kernel times
-between which they were lost. Other interfaces: python-can's ``bus.recv(timeout)``.
+Reading: a ``socketcan`` bus is read in bulk from the socket python-can opened, by a drain
+process that never waits for this one (:class:`hw.socketcan_reader.SocketcanReader`), with a
+receive buffer of its ``rcvbuf`` bytes (default :data:`DEFAULT_RCVBUF`); frames the kernel
+dropped count as ``kernel_dropped``, logged once per burst with the kernel times between which
+they were lost. Other interfaces: python-can's ``bus.recv(timeout)``.
 
 Bus trouble: a failed read (interface down, adapter unplugged) is logged and counted, the bus
 reopened with back-off (:data:`REOPEN_INITIAL_S` doubling up to :data:`REOPEN_MAX_S`), and the
 gap (seconds without frames) logged and counted when frames come again. A bus failing again
-before any frame came (a SocketCAN interface that is down) keeps the back-off growing and warns
-once. A missing driver fails :meth:`BusReader.open_first`; a device missing at start is retried.
-A replay (:mod:`hw.replay`) is never reopened: a log that cannot be parsed further ends it.
+before any frame came (an interface that is down) keeps the back-off growing and warns once. A
+missing driver fails :meth:`BusReader.open_first`; a device missing at start is retried. A
+replay (:mod:`hw.replay`) is never reopened: a log that cannot be parsed further ends it.
 """
 
 from __future__ import annotations
@@ -61,11 +60,9 @@ REOPEN_MAX_S = 10.0
 
 @dataclass(frozen=True)
 class Batch:
-    """One CANP payload of ``frames`` frames read by ``reader``.
-
-    An SPI batch (:mod:`logger.spi_publisher`) has ``frames`` 0 (it holds no backlog), its own
-    ``topic``, and ``done``, called under the gateway's lock when the broker confirmed it.
-    """
+    """One CANP payload of ``frames`` frames read by ``reader``. An SPI batch
+    (:mod:`logger.spi_publisher`) has ``frames`` 0 (no backlog), its own ``topic``, and ``done``,
+    called under the gateway's lock when the broker confirmed it."""
 
     reader: BusReader
     payload: bytes
@@ -75,11 +72,9 @@ class Batch:
 
 
 class BusReader:
-    """One bus: its reader thread, its batch, its counters.
-
-    ``bound`` is the most frames the bus may hold unconfirmed (its backlog); ``stop`` ends the
-    thread; ``enqueue`` takes each closed batch; ``notify`` wakes whoever waits on the counters.
-    """
+    """One bus: its reader thread, its batch, its counters. ``bound`` is the most frames the
+    bus may hold unconfirmed (its backlog); ``stop`` ends the thread; ``enqueue`` takes each
+    closed batch; ``notify`` wakes whoever waits on the counters."""
 
     def __init__(
         self,
@@ -193,7 +188,6 @@ class BusReader:
         except Exception as exc:  # a driver failing to close must not stop the others
             _log.warning("%s: closing failed: %s: %s", self.where, type(exc).__name__, exc)
 
-    # ---- the reader thread ----------------------------------------------------------------
     def _run(self) -> None:
         try:
             self._read()
@@ -275,9 +269,9 @@ class BusReader:
             self._enqueue(Batch(self, encode_messages(batch), len(batch)))
 
     def _read_socket(self, sock: socket.socket) -> None:
-        """Read a SocketCAN bus in bulk, until stop or a failed read (:mod:`hw.socketcan_reader`)."""
+        """Read a SocketCAN bus in bulk until stop (taking what the drain read) or a failure."""
         reader = self._attach(sock)
-        stop, batch_frames, batch_s, bound = self._stop, self.batch_frames, self.batch_s, self.bound
+        stop, batch_s = self._stop, self.batch_s
         deadline = 0.0
         notified = -1
         while not stop.is_set():
@@ -291,22 +285,9 @@ class BusReader:
                 return
             now = time.monotonic()
             if got:
-                self.frames += got
-                nominal, data = reader.bits
-                self.bits_nominal += nominal
-                self.bits_data += data
-                if self._gap_since is not None:
-                    self._end_gap(now)
-                self._last_frame = now
-                keep = min(got, max(0, bound - self.backlog - held))
-                if keep < got:
-                    self.dropped += got - keep
-                    self._drop_log.hit()
-                if keep and not held:
+                self._took(reader, got, held, now)
+                if not held:
                     deadline = now + batch_s
-                reader.keep(keep)
-                if reader.count >= batch_frames:
-                    self._flush_socket(reader)
             idle = not got and not reader.count
             if idle:
                 reader.check_drops()  # frames dropped after the last one read
@@ -318,7 +299,27 @@ class BusReader:
                 notified = self.frames + self.dropped + self._kernel_seen
                 self._notify()  # let waiters see the counters
             self.rates.roll(now, self.frames, self.bits_nominal, self.bits_data)
+        reader.stop_reading()
+        while reader.read_ahead:
+            self._took(reader, reader.receive(), reader.count, time.monotonic())
         self._flush_socket(reader)
+
+    def _took(self, reader: SocketcanReader, got: int, held: int, now: float) -> None:
+        """Count ``got`` frames received after ``held``, keep what the bound allows, flush full."""
+        self.frames += got
+        nominal, data = reader.bits
+        self.bits_nominal += nominal
+        self.bits_data += data
+        if self._gap_since is not None:
+            self._end_gap(now)
+        self._last_frame = now
+        keep = min(got, max(0, self.bound - self.backlog - held))
+        if keep < got:
+            self.dropped += got - keep
+            self._drop_log.hit()
+        reader.keep(keep)
+        if reader.count >= self.batch_frames:
+            self._flush_socket(reader)
 
     def _attach(self, sock: socket.socket) -> SocketcanReader:
         reader = self._socket_reader
@@ -330,8 +331,7 @@ class BusReader:
         return reader
 
     def _flush_socket(self, reader: SocketcanReader) -> None:
-        if reader.count:
-            frames = reader.count
+        if frames := reader.count:
             self._enqueue(Batch(self, reader.payload(), frames))
 
     def _kernel_drops(self) -> None:

@@ -10,10 +10,11 @@ tests in tests/hw/vcan check the reader on real SocketCAN."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import can
@@ -57,6 +58,41 @@ KINDS = [
 ]
 
 
+@pytest.fixture(params=[None, 16], ids=["in-thread", "drain"])
+def drain_slots(request: pytest.FixtureRequest) -> int | None:
+    """Read in this thread (None), or by a drain process with a ring of this many slots (fewer
+    than the frames of most tests, so that the ring wraps around and fills)."""
+    value: int | None = request.param
+    return value
+
+
+Readers = Callable[[int], SocketcanReader]
+
+
+@pytest.fixture
+def readers(drain_slots: int | None) -> Iterator[Readers]:
+    """Make readers of a capacity, read as ``drain_slots`` says; each detached at the end."""
+    made: list[SocketcanReader] = []
+
+    def make(capacity: int) -> SocketcanReader:
+        made.append(SocketcanReader(capacity, drain_slots=drain_slots))
+        return made[-1]
+
+    yield make
+    for reader in made:
+        reader.detach()
+
+
+def wait_read_ahead(reader: SocketcanReader, frames: int) -> None:
+    """Until the drain read ``frames`` frames ahead (no drain: none to wait for)."""
+    if reader.drain_pid is None:
+        return
+    deadline = time.monotonic() + WAIT_S
+    while reader.read_ahead < frames and time.monotonic() < deadline:
+        reader.wait(0.01)
+    assert reader.read_ahead >= frames
+
+
 @pytest.fixture
 def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
     """(receiving socket, sending socket connected to it) on the loopback."""
@@ -81,10 +117,10 @@ def drain(reader: SocketcanReader) -> int:
 
 
 def test_frames_are_mapped_and_counted_as_python_can_does(
-    pair: tuple[socket.socket, socket.socket],
+    pair: tuple[socket.socket, socket.socket], readers: Readers
 ) -> None:
     rx, tx = pair
-    reader = SocketcanReader(64)
+    reader = readers(64)
     reader.attach(rx, 1 << 20, "test")
     before = time.time_ns()
     for frame in KINDS:
@@ -116,13 +152,14 @@ def test_frames_are_mapped_and_counted_as_python_can_does(
 
 
 def test_one_call_reads_what_waits_up_to_the_free_slots_and_keep_takes_some(
-    pair: tuple[socket.socket, socket.socket],
+    pair: tuple[socket.socket, socket.socket], readers: Readers
 ) -> None:
     rx, tx = pair
-    reader = SocketcanReader(8)
+    reader = readers(8)
     reader.attach(rx, 1 << 20, "test")
     for i in range(20):
         tx.send(classic(0x100 + i, bytes([i]) * 8))
+    wait_read_ahead(reader, 8)
     assert reader.wait(WAIT_S)  # loopback datagrams are queued by the time send returns
     assert reader.receive() == 8  # all eight slots in one call
     reader.keep(5)  # the other three are dropped (the gateway's backlog bound)
@@ -138,19 +175,26 @@ def test_one_call_reads_what_waits_up_to_the_free_slots_and_keep_takes_some(
 
 
 def test_kernel_drops_are_counted_once_and_placed_between_the_frames_around_them(
-    pair: tuple[socket.socket, socket.socket],
+    pair: tuple[socket.socket, socket.socket], readers: Readers
 ) -> None:
     rx, tx = pair
-    reader = SocketcanReader(256)
+    reader = readers(256)
     granted = reader.attach(rx, 1, "test")  # the kernel's smallest buffer: a few datagrams
     assert granted >= 1
+    drain_pid = reader.drain_pid
 
     def lose(count: int) -> int:
-        """Send ``count`` frames to a socket nobody reads; how many the kernel dropped."""
+        """Send ``count`` frames to a socket nobody reads (the drain, if any, stopped); how
+        many the kernel dropped."""
+        if drain_pid is not None:
+            os.kill(drain_pid, signal.SIGSTOP)
         dropped = kernel_drops(rx)
         for i in range(count):
             tx.send(classic(0x200, i.to_bytes(2, "little")))
-        return kernel_drops(rx) - dropped
+        lost = kernel_drops(rx) - dropped
+        if drain_pid is not None:
+            os.kill(drain_pid, signal.SIGCONT)
+        return lost
 
     first = lose(100)
     assert first > 0
@@ -179,11 +223,11 @@ def test_kernel_drops_are_counted_once_and_placed_between_the_frames_around_them
 
 
 def test_a_failed_read_raises_with_the_kernel_error(
-    pair: tuple[socket.socket, socket.socket],
+    pair: tuple[socket.socket, socket.socket], readers: Readers
 ) -> None:
     rx, tx = pair
     rx.close()  # nobody listens any more: the sender's socket gets ECONNREFUSED
-    reader = SocketcanReader(4)
+    reader = readers(4)
     reader.attach(tx, 1 << 16, "test")
     tx.send(classic(0x1))
     assert reader.wait(WAIT_S)

@@ -50,6 +50,15 @@ def bus_stats(service: Service, bus: str) -> BusStats:
     return gateway_of(service).stats().buses[bus]
 
 
+def reading(service: Service, bus: str) -> BusStats:
+    """The bus's counters once its socket is read (its receive buffer set, its drain started)."""
+    gateway = gateway_of(service)
+    assert gateway.wait_until(lambda s: s.buses[bus].rcvbuf is not None, WAIT_S), bus_stats(
+        service, bus
+    )
+    return bus_stats(service, bus)
+
+
 def accounts(
     stats: BusStats,
     *,

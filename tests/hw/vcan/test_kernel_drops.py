@@ -2,8 +2,9 @@
 receive buffer holds a second of a saturated 1 Mbit/s bus.
 
 The gateway is made to fall behind deterministically, whatever the machine's speed: a tiny
-``rcvbuf`` (about five frames) and a ``cangen -g 0`` burst sent while every Python thread of this
-process (the service's gateway among them) is held. Then every frame is accounted for:
+``rcvbuf`` (about five frames) and a ``cangen -g 0`` burst, longer than the drain's ring, sent
+while every Python thread of this process (the service's gateway among them) is held, so that
+the drain fills its ring and stops reading. Then every frame is accounted for:
 stored + kernel-dropped == sent == what candump (the reference, with a large buffer) logged,
 and the stored frames are candump's with whole runs missing, one per loss.
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from hw.canutils import Candump, cangen, missing_runs, stored_frames, tool
+from hw.socketcan_ring import RING_SLOTS
 from hw.socketcan_socket import (
     DEFAULT_RCVBUF,
     FRAME_TRUESIZE,
@@ -36,6 +38,7 @@ from tests.hw.vcan.capture import (
     capture_config,
     gateway_of,
     parquet_frames,
+    reading,
     wait_stored,
 )
 from tests.logger.service_util import running
@@ -60,12 +63,12 @@ def test_frames_the_kernel_drops_are_counted_placed_and_logged(
     tmp_path: Path, mosquitto: MosquittoProcess, vcan: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="logger.bus_reader")
-    burst, paced = 2000, 100
+    burst, paced = RING_SLOTS + 2000, 100
     sent = burst + paced
     cfg = capture_config(tmp_path, mosquitto.address, vcan, rcvbuf=TINY_RCVBUF)
     with running(cfg) as service, Candump(vcan, tmp_path / "candump", count=sent) as dump:
         gateway = gateway_of(service)
-        assert bus_stats(service, vcan).rcvbuf == TINY_RCVBUF  # granted as asked (root)
+        assert reading(service, vcan).rcvbuf == TINY_RCVBUF  # granted as asked (root)
         held_while([tool("cangen"), vcan, "-n", str(burst), "-g", "0", "-p", "100", *NUMBERED])
         cangen(vcan, paced, gap_ms=1, options=NUMBERED)  # read as it comes, after the loss
 
@@ -119,6 +122,6 @@ def test_the_default_receive_buffer_holds_a_second_of_a_saturated_1_mbit_bus(
     truesize = max(charged)
     assert truesize <= FRAME_TRUESIZE, f"per frame: {charged}"
     with running(capture_config(tmp_path, mosquitto.address, vcan)) as service:
-        granted = bus_stats(service, vcan).rcvbuf
+        granted = reading(service, vcan).rcvbuf
     assert granted is not None and granted >= DEFAULT_RCVBUF // 2 * 2
     assert granted // truesize >= SATURATED_FPS, f"{granted} bytes, {charged} per frame"
