@@ -46,7 +46,7 @@ RCVBUF = 212_992
 ``net.core.rmem_default``, what python-can and candump get unless told otherwise."""
 LADDER = (
     *((4.0, 1), (2.0, 1), (1.0, 1), (1.0, 2), (1.0, 4), (1.0, 8)),
-    *((1.0, 16), (1.0, 32), (1.0, 64), (1.0, 128)),
+    *((1.0, 16), (1.0, 32), (1.0, 64), (1.0, 128), (1.0, 256), (1.0, 512)),
 )
 """(``-g`` ms, ``-c`` burst) steps, slowest first; after the last comes ``-g 0``."""
 START = 2  # 1 kHz asked

@@ -146,9 +146,10 @@ class SocketcanReader:
 
     # ---- the socket ---------------------------------------------------------------------------
     def attach(self, sock: socket.socket, rcvbuf: int, where: str, *, quiet: bool = False) -> int:
-        """Read ``sock`` from now on (:func:`configure` with ``rcvbuf``); the receive buffer the
-        kernel granted, logged as ``where``'s (at debug level when ``quiet``), with a warning when
-        it is smaller than asked. Frames held from the socket before are dropped: flush first."""
+        """Read ``sock`` from now on (:func:`configure` with ``rcvbuf``; returns once its drain is
+        up, :class:`OSError` when the drain cannot start); the receive buffer the kernel granted,
+        logged as ``where``'s (at debug level when ``quiet``), with a warning when it is smaller
+        than asked. Frames held from the socket before are dropped: flush first."""
         granted = configure(sock, rcvbuf)
         if granted < min(rcvbuf, MAX_RCVBUF) // 2 * 2:
             _log.warning(
@@ -161,14 +162,17 @@ class SocketcanReader:
         else:
             (_log.debug if quiet else _log.info)("%s: receive buffer %d bytes", where, granted)
         self._let_go()
-        self._sock, self._fd = sock, sock.fileno()
+        self._sock, self._fd = None, -1
         self.count = self.pending = 0
         self._drops_raw = self._placed_raw = kernel_drops(sock)
         self._last_ts = None
         if self._drain_slots:
-            self._ring = DrainRing(sock, self._drain_slots)
+            ring = DrainRing(sock, self._drain_slots)
+            ring.wait_up()
+            self._ring = ring
         else:
-            self._poll.register(self._fd, _POLL_MASK)
+            self._poll.register(sock.fileno(), _POLL_MASK)
+        self._sock, self._fd = sock, sock.fileno()
         return granted
 
     @property
@@ -194,7 +198,6 @@ class SocketcanReader:
         with contextlib.suppress(OSError, struct.error):  # closed, or a short SO_MEMINFO
             self.check_drops(closing=True)
         self._let_go()
-        self._sock, self._fd = None, -1
 
     def _let_go(self) -> None:
         if self._ring is not None:
@@ -202,11 +205,13 @@ class SocketcanReader:
             self._ring = None
         elif self._fd >= 0:
             self._poll.unregister(self._fd)
+        self._sock, self._fd = None, -1
 
     def wait(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` s for frames (or an error) on the socket; whether any came."""
+        """Wait up to ``timeout`` s for frames (or an error) on the socket; whether any came.
+        With a drain and frames held, up to ``timeout`` for enough frames to fill the batch."""
         if self._ring is not None:
-            return self._ring.wait(timeout)
+            return self._ring.wait(timeout, self.capacity - self.count if self.count else 1)
         return bool(self._poll.poll(max(0, int(timeout * 1000 + 0.999))))
 
     def receive(self) -> int:
@@ -249,7 +254,10 @@ class SocketcanReader:
         if self._sock is None:
             return None
         queued, drops = meminfo(self._sock)
-        if (queued or (self._ring is not None and self._ring.waiting)) and not closing:
+        if self._ring is not None:
+            self._ring.refresh()  # frames the drain read before that look: they come first
+            queued += self._ring.waiting
+        if queued and not closing:
             return None
         return self._dropped(drops, self._last_ts, None)
 

@@ -30,6 +30,10 @@ from hw.socketcan_drain import CANFD_MTU, CONTROL, COUNTER, TS_SPACE, MMsgHdr, M
 RING_SLOTS = 4096
 """Frames the drain may hold for the service (about 1 MB shared: 240 bytes a slot): a third of a
 second of a saturated 1 Mbit/s bus on top of the kernel's receive buffer."""
+TICK_S = 0.002
+"""How often a reader waiting for more frames than the drain has looks again (seconds)."""
+UP_S = 60.0
+"""Longest a drain may take to start (a slow machine, busy)."""
 STOP_S = 5.0
 """Longest the service waits for the drain to end once told to."""
 
@@ -131,6 +135,21 @@ class DrainRing:
         self._poll = select.poll()
         self._poll.register(notes_r, _POLL_MASK)
 
+    def wait_up(self, timeout: float = UP_S) -> None:
+        """Wait until the drain is reading; :class:`OSError` when it ended or is not up in time."""
+        deadline = time.monotonic() + timeout
+        while not self.up and self.failure is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.close()
+                raise OSError(errno.ETIMEDOUT, f"the socketcan drain was not up in {timeout:g} s")
+            self._poll.poll(max(1, int(left * 1000)))
+            self._read_notes()
+        if self.failure is not None:
+            failure = self.failure
+            self.close()
+            raise failure
+
     @property
     def pid(self) -> int:
         return self._proc.pid
@@ -140,13 +159,19 @@ class DrainRing:
         """Frames read and not taken yet."""
         return self.written - self.taken
 
-    def wait(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` s for frames (or the drain's end); whether there are any."""
+    def wait(self, timeout: float, want: int = 1) -> bool:
+        """Wait up to ``timeout`` s for ``want`` frames (or the drain's end); whether there are
+        any. The first frame is waited for on the drain's notes; more than that, in ticks of
+        :data:`TICK_S`, so that a fast drain does not wake this thread for every frame."""
         deadline = time.monotonic() + timeout
         self._read_notes()
-        while not self.waiting and self.failure is None and not self._ended:
+        while self.waiting < want and self.failure is None and not self._ended:
             left = deadline - time.monotonic()
-            if left <= 0 or not self._poll.poll(max(0, int(left * 1000 + 0.999))):
+            if left <= 0:
+                break
+            if self.waiting:
+                time.sleep(min(left, TICK_S))
+            elif not self._poll.poll(max(0, int(left * 1000 + 0.999))):
                 break
             self._read_notes()
         return bool(self.waiting) or self.failure is not None
@@ -203,6 +228,10 @@ class DrainRing:
         os.close(self._notes)
         del self.msgs, self.frames, self.control
         self._ring.close()
+
+    def refresh(self) -> None:
+        """Learn what the drain read so far (:attr:`waiting`), without waiting."""
+        self._read_notes()
 
     def _read_notes(self) -> None:
         while not self._ended:

@@ -25,7 +25,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion
 
 from logger.burstlog import BurstLogger
-from logger.bus_reader import POLL_S, Batch
+from logger.bus_batch import Batch
+from logger.bus_reader import POLL_S
 from logger.config import BrokerConfig
 from logger.errors import BrokerError
 from logger.mqtt import connect_with_backoff, make_client

@@ -26,7 +26,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import can
 
@@ -36,6 +35,7 @@ from hw.replay import ReplayBus
 from hw.socketcan_reader import SocketcanReader
 from hw.socketcan_socket import DEFAULT_RCVBUF
 from logger.burstlog import BurstLogger
+from logger.bus_batch import Batch
 from logger.bus_stats import (
     DOWN,
     FAILED,
@@ -56,19 +56,6 @@ POLL_S = 0.1
 RATE_WINDOW_S = 1.0
 REOPEN_INITIAL_S = 0.5
 REOPEN_MAX_S = 10.0
-
-
-@dataclass(frozen=True)
-class Batch:
-    """One CANP payload of ``frames`` frames read by ``reader``. An SPI batch
-    (:mod:`logger.spi_publisher`) has ``frames`` 0 (no backlog), its own ``topic``, and ``done``,
-    called under the gateway's lock when the broker confirmed it."""
-
-    reader: BusReader
-    payload: bytes
-    frames: int
-    topic: str | None = None
-    done: Callable[[], None] | None = None
 
 
 class BusReader:
@@ -122,6 +109,7 @@ class BusReader:
         self._drop_log = BurstLogger(
             _log, f"{self.where}: {bound} frames wait for the broker: new frames dropped"
         )
+        self.reading = threading.Event()  # the bus is read, or cannot be for now: see its state
         self.thread = threading.Thread(target=self._run, name=f"gateway-{cfg.name}", daemon=True)
 
     # ---- opening --------------------------------------------------------------------------
@@ -134,6 +122,7 @@ class BusReader:
                 raise
             _log.warning("%s; retrying in the background", exc)
             self.state = DOWN
+            self.reading.set()
             self._gap_since = time.monotonic()
             return
         self.state = READING
@@ -173,6 +162,7 @@ class BusReader:
 
     def _set_state(self, state: str) -> None:
         self.state = state
+        self.reading.set()
         self._notify()
 
     def close(self) -> None:
@@ -218,6 +208,7 @@ class BusReader:
 
     def _read_messages(self, bus: can.BusABC) -> None:
         """Read ``bus`` with python-can, frame by frame, until stop or a failed read."""
+        self.reading.set()
         stop = self._stop
         batch_frames, batch_s = self.batch_frames, self.batch_s
         bound = self.bound
@@ -270,7 +261,12 @@ class BusReader:
 
     def _read_socket(self, sock: socket.socket) -> None:
         """Read a SocketCAN bus in bulk until stop (taking what the drain read) or a failure."""
-        reader = self._attach(sock)
+        try:
+            reader = self._attach(sock)
+        except OSError as exc:  # the drain could not start
+            self._read_failed(exc)
+            return
+        self.reading.set()
         stop, batch_s = self._stop, self.batch_s
         deadline = 0.0
         notified = -1

@@ -35,7 +35,8 @@ from collections.abc import Callable
 from paho.mqtt.enums import MQTTProtocolVersion
 
 from logger.batch_publisher import BatchPublisher
-from logger.bus_reader import Batch, BusReader
+from logger.bus_batch import Batch
+from logger.bus_reader import BusReader
 from logger.bus_stats import (
     FAILED,
     REPLAY_DONE,
@@ -49,6 +50,8 @@ from logger.spi_publisher import SpiGatewayStats, SpiPublisher
 _log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 10.0
+READING_S = 60.0
+"""Longest :meth:`Gateway.start` waits for the buses to be read (a drain process starting)."""
 """How long :meth:`Gateway.stop` waits for the broker to confirm what the gateway holds."""
 _RECHECK_S = 0.5
 _JOIN_S = 15.0
@@ -111,7 +114,8 @@ class Gateway:
 
     # ---- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
-        """Open every bus, then read them and connect to the broker in the background.
+        """Open every bus and start reading them (returning once each is read, or down), then
+        connect to the broker in the background.
 
         Raises :class:`ConfigError` or :class:`~hw.bus.BusError` (a driver that is missing) for
         a bus that cannot work, :class:`BrokerError` for broker settings that cannot work; a
@@ -133,6 +137,10 @@ class Gateway:
             self._spi.start()
         for reader in self._readers:
             reader.thread.start()
+        deadline = time.monotonic() + READING_S
+        for reader in self._readers:  # a socketcan bus: its drain is up
+            if not reader.reading.wait(max(0.0, deadline - time.monotonic())):
+                _log.warning("%s: not read yet after %g s", reader.where, READING_S)
         _log.info(
             "gateway: %d bus(es) → mqtt://%s:%d (topic %r, QoS %d, %d frames / %d ms batches)",
             len(self._readers),

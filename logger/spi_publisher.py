@@ -41,7 +41,8 @@ import pyarrow as pa
 from canp.wire import decode_payloads
 from dbc.codec import DatabaseCodec
 from dbc.load import DbcError, load_database
-from logger.bus_reader import Batch, BusReader
+from logger.bus_batch import Batch
+from logger.bus_reader import BusReader
 from logger.bus_stats import GatewayStats
 from logger.config import Config
 from logger.errors import ConfigError

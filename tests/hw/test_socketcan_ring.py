@@ -7,7 +7,9 @@ through :class:`DrainRing` as the reader does and check what comes out against w
 
 from __future__ import annotations
 
+import ctypes
 import errno
+import mmap
 import os
 import signal
 import socket
@@ -21,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from hw.socketcan_drain import CANFD_MTU, CONTROL, IOVec, layout, point
 from hw.socketcan_ring import CTRL, FRAME, MMSG, DrainRing
 from hw.socketcan_socket import configure, kernel_drops, meminfo
 
@@ -196,3 +199,37 @@ def test_the_drain_ignores_interrupts_and_ends_with_the_service(
     assert take_all(ring, slots, 1, 8) == [1]  # still reading
     ring.close()
     assert not maps.exists()  # ended and reaped
+
+
+@pytest.mark.parametrize("slots", [1, 7, 4096])
+def test_every_slot_points_at_its_own_buffers(slots: int) -> None:
+    lay = layout(slots)
+    ring = mmap.mmap(-1, lay.size)
+    msgs = point(ring, lay)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(ring))
+    iovs = (IOVec * slots).from_buffer(ring, lay.iovs)
+    wrong = [
+        slot
+        for slot in range(slots)
+        if (
+            msgs[slot].msg_hdr.msg_iov,
+            msgs[slot].msg_hdr.msg_iovlen,
+            msgs[slot].msg_hdr.msg_control,
+            msgs[slot].msg_hdr.msg_controllen,
+            msgs[slot].msg_hdr.msg_name,
+            iovs[slot].iov_base,
+            iovs[slot].iov_len,
+        )
+        != (
+            ctypes.addressof(iovs[slot]),
+            1,
+            base + lay.control + slot * CONTROL,
+            CONTROL,
+            None,
+            base + lay.frames + slot * CANFD_MTU,
+            CANFD_MTU,
+        )
+    ]
+    assert wrong == []
+    assert lay.control + slots * CONTROL <= lay.size
+    del msgs, iovs
