@@ -82,6 +82,13 @@ def until(check: Any, what: str) -> None:
         time.sleep(0.005)
 
 
+def send_read(tx: socket.socket, ring: DrainRing, numbers: range, held: int) -> None:
+    """Send the frames ``numbers`` and wait until the drain holds ``held`` frames."""
+    for i in numbers:
+        tx.send(frame(i))
+    until(lambda: ring.wait(0.01) and ring.waiting == held, f"the drain holds {held} frames")
+
+
 def take_all(ring: DrainRing, slots: Slots, want: int, chunk: int) -> list[int]:
     """Take ``want`` frames, ``chunk`` at a time; their numbers."""
     got: list[int] = []
@@ -117,9 +124,7 @@ def test_a_full_ring_stops_reading_and_the_kernel_drops_and_counts_the_rest(
 ) -> None:
     rx, tx = pair
     ring = ring_on(rx, 8, rings)
-    for i in range(30):
-        tx.send(frame(i))
-    until(lambda: ring.wait(0.01) and ring.waiting == 8, "the drain filled its ring")
+    send_read(tx, ring, range(30), 8)  # the ring full
     queued, _drops = meminfo(rx)
     assert queued > 0  # the other 22 wait in the kernel's queue, not read
     assert kernel_drops(rx) == 0
@@ -142,9 +147,7 @@ def test_stopping_ends_the_drain_and_leaves_what_it_read_to_take(
 ) -> None:
     rx, tx = pair
     ring = ring_on(rx, 64, rings)
-    for i in range(10):
-        tx.send(frame(i))
-    until(lambda: ring.wait(0.01) and ring.waiting == 10, "the drain read the frames")
+    send_read(tx, ring, range(10), 10)
     ring.stop()
     assert not Path(f"/proc/{ring.pid}").exists()  # ended and reaped
     tx.send(frame(10))  # read by nobody now
@@ -159,9 +162,7 @@ def test_a_drain_that_dies_is_a_failed_read_after_the_frames_it_read(
 ) -> None:
     rx, tx = pair
     ring = ring_on(rx, 64, rings)
-    for i in range(5):
-        tx.send(frame(i))
-    until(lambda: ring.wait(0.01) and ring.waiting == 5, "the drain read the frames")
+    send_read(tx, ring, range(5), 5)
     os.kill(ring.pid, signal.SIGKILL)
     slots = Slots(64)
     until(lambda: ring.wait(0.01) and ring.failure is not None, "the drain's end was seen")
