@@ -162,7 +162,6 @@ class SocketcanReader:
         else:
             (_log.debug if quiet else _log.info)("%s: receive buffer %d bytes", where, granted)
         self._let_go()
-        self._sock, self._fd = None, -1
         self.count = self.pending = 0
         self._drops_raw = self._placed_raw = kernel_drops(sock)
         self._last_ts = None
