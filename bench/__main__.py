@@ -1,6 +1,6 @@
 """``python -m bench [capture|query|gateway|exchange|storage|decode|signals|vcan|all] [--quick]``:
 run the benchmarks, print and save results (``vcan`` needs SocketCAN: run it through
-``python -m hw.vm``; ``all`` leaves it out)."""
+``python -m hw.testbed.vm``; ``all`` leaves it out)."""
 
 from __future__ import annotations
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pynng
 
-from logger import client
-from logger.client import Reply
-from logger.errors import Code, QueryError
+from logger.core.errors import Code, QueryError
+from logger.query import client
+from logger.query.client import Reply
 from logger.store.layout import parse_name
-from tests.brokers import MosquittoProcess, free_port
+from tests.support.brokers import MosquittoProcess, free_port
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class BenchMosquitto(MosquittoProcess):
 
 
 def client_id(exchange: str = EXCHANGE) -> str:
-    """The MQTT client id the service uses for an exchange (``logger.service``)."""
+    """The MQTT client id the service uses for an exchange (``logger.service.service``)."""
     return f"sdvlog-{VIN}-{exchange}"
 
 
@@ -283,7 +283,7 @@ class StoreCounter:
 
 
 class QuerySocket:
-    """One pair0 connection kept open across queries (``logger.client.exchange`` on it)."""
+    """One pair0 connection kept open across queries (``logger.query.client.exchange`` on it)."""
 
     def __init__(self, url: str) -> None:
         self.sock = pynng.Pair0(recv_timeout=100, send_timeout=30000)

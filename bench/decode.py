@@ -13,7 +13,7 @@ decoded
   message with that PGN, as :class:`DatabaseCodec` does; frames cantools refuses (unknown id, too
   short) count as processed.
 
-The real logs are read with :class:`canp.importer.LogImporter` (no DBC) into a scratch store, and
+The real logs are read with :class:`canp.io.importer.LogImporter` (no DBC) into a scratch store, and
 the ``frames`` table read back in time order.
 """
 
@@ -38,7 +38,7 @@ from cantools.database.can import Database, Message
 from bench.common import REPO, RESULTS, scratch_dir
 from bench.profile import Profiler, render, summarise
 from bench.report import Report
-from canp.importer import LogImporter
+from canp.io.importer import LogImporter
 from canp.schema import FRAMES, TIME_COLUMN, FrameColumns
 from canp.wire import decode_payloads, encode_messages
 from dbc.codec import DatabaseCodec

@@ -49,16 +49,16 @@ from bench.traffic import (
 )
 from canp.plugin import CanpPlugin
 from canp.wire import decode_payloads
-from logger.batch_writer import BatchWriter
-from logger.config import Config, ExchangeConfig, ParquetConfig, RingbusConfig
-from logger.keys import CaptureClock
-from logger.ledger import RedeliveryFilter, digest
-from logger.message import MessageBatch
-from logger.plugin import TableChunk
-from logger.ringbus import FlushReason, Ringbus
-from logger.service import file_metadata
+from logger.capture.batch_writer import BatchWriter
+from logger.capture.ledger import RedeliveryFilter, digest
+from logger.capture.ringbus import FlushReason, Ringbus
+from logger.core.config import Config, ExchangeConfig, ParquetConfig, RingbusConfig
+from logger.core.keys import CaptureClock
+from logger.core.message import MessageBatch
+from logger.service.service import file_metadata
 from logger.store.layout import StoredFile
 from logger.store.store import ParquetStore
+from logger.streams.plugin import TableChunk
 
 log = logging.getLogger(__name__)
 

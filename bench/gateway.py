@@ -7,7 +7,7 @@ subscriber runs in this process. One sender thread pushes N frames of the demo D
 frames, 2.4 % of them 64-byte CAN FD, 2.4 % with 29-bit ids) onto a fresh virtual channel as fast
 as it can. Consumers, each alone on the channel (then both at once):
 
-* **A**: ``logger.gateway.Gateway`` with one bus ``interface = "virtual"`` on that channel, its
+* **A**: ``logger.gateway.gateway.Gateway`` with one bus ``interface = "virtual"`` on that channel, its
   default batching (256 frames / 10 ms) and QoS 1, publishing to a Mosquitto started for the run;
   a plain paho subscriber in its own process (:mod:`bench.canp_sub`) counts the frames by their
   CANP headers and decodes every payload afterwards to check the frames per id.
@@ -67,8 +67,8 @@ from bench.common import REPO, RESULTS, VIN, BenchMosquitto, cpu_seconds, scratc
 from bench.profile import Profiler, render, summarise
 from bench.report import Report
 from bench.traffic import can_id_with_flags, sim_messages
-from logger.config import BrokerConfig, BusConfig, Config, GatewayConfig
-from logger.gateway import Gateway
+from logger.core.config import BrokerConfig, BusConfig, Config, GatewayConfig
+from logger.gateway.gateway import Gateway
 
 log = logging.getLogger(__name__)
 

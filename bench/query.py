@@ -3,7 +3,7 @@
 The store is written directly (``RawPlugin().encode`` → ``ParquetStore.write`` → ``publish``),
 one file per ~1-minute batch as the service would write it at ~115 msg/s, with the config's
 default ``row_group_rows``. Then ``sdvlog run`` starts on it (recovering the index) and answers
-1-minute windows and the full range through ``logger.client``.
+1-minute windows and the full range through ``logger.query.client``.
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ from bench.common import (
 )
 from bench.profile import Profiler, render, summarise
 from bench.report import Report
-from logger import client
-from logger.client import Reply
-from logger.config import ParquetConfig, load_config
-from logger.message import MessageBatch
-from logger.raw import RawPlugin
-from logger.service import file_metadata
+from logger.core.config import ParquetConfig, load_config
+from logger.core.message import MessageBatch
+from logger.query import client
+from logger.query.client import Reply
+from logger.service.service import file_metadata
 from logger.store.store import ParquetStore
+from logger.streams.raw import RawPlugin
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ PAYLOAD = 64
 TOPIC = "bench/q"
 WINDOW_MS = 60_000
 WINDOWS = 50
-# logger.client.query() opens a connection per query; its rare slow cases (pair0 refusing a
+# logger.query.client.query() opens a connection per query; its rare slow cases (pair0 refusing a
 # second peer, then nng's re-dial back-off) need many queries to show.
 FRESH_WINDOWS_FULL = 1000
 FRESH_WINDOWS_QUICK = 200
@@ -258,7 +258,7 @@ def run(quick: bool, *, profile: bool = False, keep: bool = False) -> Report:
                 _print_profile(profiler, "1-minute windows")
                 profiler = None
             wt = report.table(
-                "1-minute windows over the query channel (sync, logger.client)",
+                "1-minute windows over the query channel (sync, logger.query.client)",
                 "pass", "queries", "median ms", "p95 ms", "p99 ms", "max ms", "min ms",
                 f"> {TARGET_WINDOW_MS:g} ms", "rows/query",
             )  # fmt: skip
@@ -314,7 +314,7 @@ def run(quick: bool, *, profile: bool = False, keep: bool = False) -> Report:
                     f"{TARGET_WINDOW_MS:g} ms (max {max(slow):.0f} ms): pair0 refuses a second "
                     "peer while the previous client's pipe is still attached; the client's dialer "
                     "then waits for nng's re-dial back-off and re-sends only on its next 100 ms "
-                    "receive slice (logger/client.py query/exchange)"
+                    "receive slice (logger/query/client.py query/exchange)"
                 )
             for mode, secs in full_s.items():
                 report.notes.append(

@@ -8,7 +8,7 @@ simulated traffic from the demo DBC, the same frames are written:
   ``cap`` messages), each batch through ``CanpPlugin.encode`` and ``ParquetStore.write`` (zstd,
   the plugin's write hints) with the QoS 1 ledger the writer adds to each batch's first file.
   Once with the batches a 60 s flush gives, once with the default 1 s flush;
-* as ``sdvlog import`` writes them: :class:`canp.importer.LogImporter` on the log file (for
+* as ``sdvlog import`` writes them: :class:`canp.io.importer.LogImporter` on the log file (for
   simulated traffic: on the BLF written here), 100,000-frame batches; times in µs (the CANP
   default), and once more with ``--time-unit ns``;
 * by python-can's writers: ``BLFWriter`` (its default zlib level), ``MF4Writer`` (asammdf, its
@@ -43,13 +43,13 @@ from bench.traffic import (
     ring_batches,
     simulated,
 )
-from canp.importer import CHUNK_FRAMES, LogImporter
+from canp.io.importer import CHUNK_FRAMES, LogImporter
 from canp.plugin import CanpPlugin
 from canp.schema import FRAMES
-from logger.config import Config, ExchangeConfig, ParquetConfig, RingbusConfig
-from logger.ledger import LEDGER_KEY, digest, encode_ledger
-from logger.message import MessageBatch
-from logger.service import file_metadata
+from logger.capture.ledger import LEDGER_KEY, digest, encode_ledger
+from logger.core.config import Config, ExchangeConfig, ParquetConfig, RingbusConfig
+from logger.core.message import MessageBatch
+from logger.service.service import file_metadata
 from logger.store.layout import parse_name
 from logger.store.store import ParquetStore
 

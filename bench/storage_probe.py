@@ -32,8 +32,8 @@ from bench.storage import frames_bytes
 from bench.traffic import LOG_DIR, Traffic, gateway_payloads, load_log, ring_batches
 from canp.plugin import CanpPlugin
 from canp.schema import FLAG_BRS, FLAG_FD, FrameColumns
-from logger.config import ExchangeConfig, ParquetConfig
-from logger.message import MessageBatch
+from logger.core.config import ExchangeConfig, ParquetConfig
+from logger.core.message import MessageBatch
 from logger.store import ParquetStore
 
 log = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ from canp.schema import (
 )
 from canp.wire import encode_columns
 from hw.simulate import Simulator, load_dbc
-from logger.message import MessageBatch
+from logger.core.message import MessageBatch
 
 log = logging.getLogger(__name__)
 

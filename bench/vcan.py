@@ -1,8 +1,8 @@
-"""``python -m hw.vm .venv/bin/python -m bench vcan [--quick]``: the highest ``cangen`` rate each
+"""``python -m hw.testbed.vm .venv/bin/python -m bench vcan [--quick]``: the highest ``cangen`` rate each
 of three SocketCAN readers captures with no loss, side by side in one run on the same kernel:
 ours (gateway → Mosquitto → CANP exchange → Parquet), ``candump -l`` (C) and python-can's own
 ``can.Notifier`` + ``can.Logger`` to BLF (:mod:`bench.vcan_peers`). Run where the kernel has
-CAN: ``hw.vm`` boots a VM when this one has none. Not part of ``all``.
+CAN: ``hw.testbed.vm`` boots a VM when this one has none. Not part of ``all``.
 
 Every reader's socket gets the same receive buffer, :data:`RCVBUF` (the kernel's usual
 ``rmem_default``), so the figure is how fast each one reads, not how much its buffer hides (our
@@ -33,10 +33,10 @@ from pathlib import Path
 from bench.common import scratch_dir
 from bench.report import Report
 from bench.vcan_peers import CandumpPeer, Got, Ours, Peer, PythonCan
-from hw import vcan as vcan_lib
-from hw.canutils import cangen
 from hw.socketcan_socket import DEFAULT_RCVBUF, configure, queued_bytes
-from tests.brokers import MosquittoProcess
+from hw.testbed import vcan as vcan_lib
+from hw.testbed.canutils import cangen
+from tests.support.brokers import MosquittoProcess
 
 _log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ def run(quick: bool, *, profile: bool = False, keep: bool = False) -> Report:
     why = vcan_lib.can_support()
     if why is not None:
         report.failures.append(
-            f"this kernel has no SocketCAN ({why}): run python -m hw.vm .venv/bin/python -m bench vcan"
+            f"this kernel has no SocketCAN ({why}): run python -m hw.testbed.vm .venv/bin/python -m bench vcan"
         )
         return report
     ladder = QUICK_LADDER if quick else LADDER

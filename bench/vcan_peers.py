@@ -25,13 +25,13 @@ from typing import Protocol
 import can
 import pyarrow as pa
 
-from hw.canutils import Candump
 from hw.socketcan_socket import SO_RCVBUFFORCE, kernel_drops, queued_bytes
-from logger import cli
-from logger.config import BusConfig, Config, ExchangeConfig, RingbusConfig
-from logger.service import Service
-from tests.brokers import MosquittoProcess
-from tests.logger.service_util import ALL, service_config
+from hw.testbed.canutils import Candump
+from logger.cli import main as cli
+from logger.core.config import BusConfig, Config, ExchangeConfig, RingbusConfig
+from logger.service.service import Service
+from tests.support.brokers import MosquittoProcess
+from tests.support.service import ALL, service_config
 
 SETTLE_S = 5.0
 """A peer that receives nothing more for this long after ``cangen`` ended has what it will get."""

@@ -15,7 +15,7 @@ know stay in ``frames`` only (counted in :attr:`CanpPlugin.decode_stats`). Remot
 carry no signals and are not decoded. Signal selectors then work:
 
 * ``msg=A,B`` alone: the rows of those messages' signal tables (all signals), in time order.
-* ``sig=`` / ``where=`` / ``out=``: the signal-range engine (:mod:`logger.signals_query`) over the
+* ``sig=`` / ``where=`` / ``out=``: the signal-range engine (:mod:`logger.signals.query`) over the
   involved messages; ``msg=`` with them narrows the messages whose signals the names resolve in.
 * ``bus=`` keeps the rows of those buses; ``id=`` cannot be combined with signal selectors.
 
@@ -40,11 +40,14 @@ from canp.selectors import check_id_ranges, frame_mask
 from canp.wire import decode_payloads
 from dbc.codec import DatabaseCodec, DecodeStats
 from dbc.load import database_identity, load_database
-from logger.burstlog import BurstLogger
-from logger.config import ExchangeConfig
-from logger.errors import CommandError, PluginError, StoreError
-from logger.message import MessageBatch
-from logger.plugin import (
+from logger.core.burstlog import BurstLogger
+from logger.core.config import ExchangeConfig
+from logger.core.errors import CommandError, PluginError, StoreError
+from logger.core.message import MessageBatch
+from logger.signals.query import answer_signals, resolve, signal_columns, suggest
+from logger.store.layout import check_table_name
+from logger.store.split import round_to_unit
+from logger.streams.plugin import (
     Query,
     StreamPlugin,
     TableChunk,
@@ -54,9 +57,6 @@ from logger.plugin import (
     parse_basic,
     quarantine_rows,
 )
-from logger.signals_query import answer_signals, resolve, signal_columns, suggest
-from logger.store.layout import check_table_name
-from logger.store.split import round_to_unit
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from canp.schema import CAN_EFF_MASK
-from logger.errors import CommandError
+from logger.core.errors import CommandError
 
 
 def check_id_ranges(ranges: Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:

@@ -20,7 +20,7 @@ from pathlib import Path
 import cantools
 from cantools.database.can import Database
 
-from logger.errors import SdvLoggerError
+from logger.core.errors import SdvLoggerError
 
 log = logging.getLogger(__name__)
 

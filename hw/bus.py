@@ -10,7 +10,7 @@ ignored: the TOML file is the whole configuration. Frame timestamps are the inte
 
 Errors name the bus and the interface:
 
-- :class:`~logger.errors.ConfigError` for what the configuration must fix: an unknown interface,
+- :class:`~logger.core.errors.ConfigError` for what the configuration must fix: an unknown interface,
   an option the interface refuses, a ``bitrate`` that is not a positive integer.
 - :class:`BusError` for what the machine must fix. ``retryable`` is False when the driver is
   missing or unusable (a Python package or vendor library not installed, a kernel without CAN):
@@ -35,8 +35,8 @@ import numpy as np
 import numpy.typing as npt
 from can.util import dlc2len, len2dlc
 
-from logger.config import BusConfig, BusOption
-from logger.errors import ConfigError, SdvLoggerError
+from logger.core.config import BusConfig, BusOption
+from logger.core.errors import ConfigError, SdvLoggerError
 
 _log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def interface_options(cfg: BusConfig) -> dict[str, Any]:
 def open_bus(cfg: BusConfig) -> can.BusABC:
     """Open the bus of ``cfg``: a python-can interface, or a log replay (:mod:`hw.replay`).
 
-    Raises :class:`~logger.errors.ConfigError` for a configuration that cannot work and
+    Raises :class:`~logger.core.errors.ConfigError` for a configuration that cannot work and
     :class:`BusError` (see ``retryable``) for a driver or device that is not there.
     """
     if cfg.replay is not None:

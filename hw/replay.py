@@ -5,7 +5,7 @@
 **Formats**: whatever python-can's :func:`can.LogReader` reads, chosen by the file suffix:
 ``.asc .blf .csv .db .log`` (candump) ``.trc .mf4``, also gzip-compressed (``drive.asc.gz``).
 MF4 needs the ``asammdf`` package. A file that cannot be opened or whose first frame cannot be
-parsed is a :class:`~logger.errors.ConfigError` naming the file; a frame further in that cannot be
+parsed is a :class:`~logger.core.errors.ConfigError` naming the file; a frame further in that cannot be
 parsed ends the replay with a :class:`~hw.bus.BusError` (``retryable=False``) naming the file and
 the frame number, after every frame before it has been delivered.
 
@@ -39,10 +39,10 @@ from typing import Literal
 import can
 from can.io.generic import MessageReader
 
-from canp.logtime import RELATIVE_BEFORE_S
+from canp.io.anchor import RELATIVE_BEFORE_S
 from hw.bus import BusError
-from logger.config import BusConfig
-from logger.errors import ConfigError
+from logger.core.config import BusConfig
+from logger.core.errors import ConfigError
 
 _log = logging.getLogger(__name__)
 

@@ -59,7 +59,7 @@ from hw.socketcan_socket import (
     kernel_drops,
     meminfo,
 )
-from logger.config import MAX_RCVBUF
+from logger.core.config import MAX_RCVBUF
 
 _log = logging.getLogger(__name__)
 

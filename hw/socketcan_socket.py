@@ -20,7 +20,7 @@ import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from logger.config import MAX_RCVBUF
+from logger.core.config import MAX_RCVBUF
 
 SO_RCVBUFFORCE = 33
 SO_TIMESTAMPNS = 35  # SO_TIMESTAMPNS_OLD: struct timespec of longs, as python-can asks for it

@@ -45,7 +45,7 @@ from typing import Any
 from cantools.database.can import Database
 
 from dbc.load import DbcError, load_database
-from logger.errors import ConfigError
+from logger.core.errors import ConfigError
 from spi.types import INTEGER_RANGES, SpiType
 
 log = logging.getLogger(__name__)

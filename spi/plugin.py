@@ -40,11 +40,12 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logger.burstlog import BurstLogger
-from logger.config import ExchangeConfig
-from logger.errors import CommandError, ConfigError, PluginError
-from logger.message import MessageBatch
-from logger.plugin import (
+from logger.core.burstlog import BurstLogger
+from logger.core.config import ExchangeConfig
+from logger.core.errors import CommandError, ConfigError, PluginError
+from logger.core.message import MessageBatch
+from logger.store.split import time_metadata
+from logger.streams.plugin import (
     Query,
     StreamPlugin,
     TableChunk,
@@ -53,7 +54,6 @@ from logger.plugin import (
     parse_basic,
     quarantine_rows,
 )
-from logger.store.split import time_metadata
 from spi.catalog import MAX_IDS, Catalog, CatalogSignal, load_catalog_source
 from spi.types import SpiType
 from spi.wire import Decoded, decode_payloads

@@ -6,7 +6,7 @@
 Tests marked ``vcan`` need a kernel with SocketCAN (vcan interfaces they make themselves). Where
 this kernel cannot make one (no CAN, or no privilege), a plain run deselects them and says so at
 the end; asking for them (``-m vcan``) there is an error, not a skip: run them through the VM
-runner, ``.venv/bin/python -m hw.vm .venv/bin/python -m pytest -m vcan tests/hw/vcan`` (they all
+runner, ``.venv/bin/python -m hw.testbed.vm .venv/bin/python -m pytest -m vcan tests/hw/vcan`` (they all
 live in tests/hw/vcan, so that the run imports nothing else).
 """
 
@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.brokers import BrokerAddress, MosquittoProcess
+from tests.support.brokers import BrokerAddress, MosquittoProcess
 
 if TYPE_CHECKING:  # imported by the fixture: a run that needs no embedded broker loads none
-    from logger.broker import EmbeddedBroker
+    from logger.mqtt.broker import EmbeddedBroker
 
 BROKER_KINDS = ("mosquitto", "embedded")
-VCAN_RUN = ".venv/bin/python -m hw.vm .venv/bin/python -m pytest -m vcan tests/hw/vcan"
+VCAN_RUN = ".venv/bin/python -m hw.testbed.vm .venv/bin/python -m pytest -m vcan tests/hw/vcan"
 _vcan_deselected = pytest.StashKey[tuple[int, str]]()
 
 
@@ -34,7 +34,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     vcan = [item for item in items if item.get_closest_marker("vcan") is not None]
     if not vcan:
         return
-    from hw.vcan import can_support  # noqa: PLC0415 - pyroute2 only when vcan tests are collected
+    from hw.testbed.vcan import can_support  # noqa: PLC0415 - pyroute2 only when vcan tests are collected
 
     why = can_support()
     if why is None:
@@ -78,7 +78,7 @@ def mosquitto_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosq
 @pytest.fixture
 def embedded_broker() -> Iterator[EmbeddedBroker]:
     """The embedded amqtt broker on a free loopback port."""
-    from logger.broker import EmbeddedBroker  # noqa: PLC0415 - amqtt only for the tests using it
+    from logger.mqtt.broker import EmbeddedBroker  # noqa: PLC0415 - amqtt only for the tests using it
 
     with EmbeddedBroker() as broker:
         yield broker

@@ -3,7 +3,7 @@
 # openssl, the Python venv module; for the SocketCAN tests QEMU, the Debian kernel with its
 # modules, a static busybox and can-utils) and the project's virtualenv (.venv: the exact
 # versions of requirements.lock, hash-checked, then the project in editable mode; the dev tools
-# include virtme-ng: `python -m hw.vm` boots that kernel with it).
+# include virtme-ng: `python -m hw.testbed.vm` boots that kernel with it).
 #
 # For a fresh Debian machine, as root, with Python 3.11. Idempotent, and quick when everything is
 # already there: apt is skipped when the tools exist, pip when neither pyproject.toml nor
@@ -38,7 +38,7 @@ packages=()
 have mosquitto || [ -x /usr/sbin/mosquitto ] || packages+=(mosquitto)
 have mosquitto_pub || packages+=(mosquitto-clients)
 have openssl || packages+=(openssl)
-# SocketCAN tests (python -m hw.vm): QEMU, a kernel with CAN modules, busybox for virtme-ng's
+# SocketCAN tests (python -m hw.testbed.vm): QEMU, a kernel with CAN modules, busybox for virtme-ng's
 # initramfs, and can-utils as the tests' peers (cangen, candump, cansend, canplayer).
 have qemu-system-x86_64 || packages+=(qemu-system-x86)
 compgen -G '/boot/vmlinuz-*' >/dev/null && compgen -G '/lib/modules/*/kernel/drivers/net/can/vcan.ko*' >/dev/null ||

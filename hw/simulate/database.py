@@ -8,7 +8,7 @@ from pathlib import Path
 from cantools.database.can import Database
 
 from dbc.load import DbcError, load_database
-from logger.errors import SdvLoggerError
+from logger.core.errors import SdvLoggerError
 
 log = logging.getLogger("hw.simulate")  # the package's logger: records keep the name they had
 

@@ -65,8 +65,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pyarrow.parquet.encryption as pe
 
-from logger.config import EncryptionConfig
-from logger.errors import EncryptionError, StoreError, StoreReadError
+from logger.core.config import EncryptionConfig
+from logger.core.errors import EncryptionError, StoreError, StoreReadError
 
 KEY_LENGTHS = (16, 24, 32)
 ALGORITHMS = {"aes_gcm_v1": "AES_GCM_V1", "aes_gcm_ctr_v1": "AES_GCM_CTR_V1"}

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from logger.errors import StoreError
+from logger.core.errors import StoreError
 
 HOUR_NS = 3_600_000_000_000
 SUFFIX = ".parquet"

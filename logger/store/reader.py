@@ -19,7 +19,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from logger.errors import EncryptionError, StoreError, StoreReadError
+from logger.core.errors import EncryptionError, StoreError, StoreReadError
 from logger.store.crypto import StoreCrypto, read_error
 from logger.store.layout import TIE_COLUMN
 from logger.store.split import ns_per_unit, time_field, to_ns

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from logger.config import ParquetConfig
-from logger.errors import StoreError
-from logger.plugin import TableChunk
+from logger.core.config import ParquetConfig
+from logger.core.errors import StoreError
 from logger.store.crypto import StoreCrypto
 from logger.store.index import StoreIndex
 from logger.store.layout import StoredFile
@@ -37,6 +36,7 @@ from logger.store.recovery import (
     stored_exchanges,
 )
 from logger.store.writer import FileWriter
+from logger.streams.plugin import TableChunk
 
 log = logging.getLogger(__name__)
 __all__ = ["ParquetStore", "RecoveryReport", "stored_exchanges"]

@@ -19,9 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from logger.config import ParquetConfig
-from logger.errors import StoreError, StoreWriteError
-from logger.plugin import TableChunk, WriteHints, in_time_order
+from logger.core.config import ParquetConfig
+from logger.core.errors import StoreError, StoreWriteError
 from logger.store.crypto import StoreCrypto
 from logger.store.layout import (
     TIE_COLUMN,
@@ -33,6 +32,7 @@ from logger.store.layout import (
     temp_name,
 )
 from logger.store.split import split_by_hour, time_field, to_timestamp
+from logger.streams.plugin import TableChunk, WriteHints, in_time_order
 
 log = logging.getLogger(__name__)
 

@@ -26,13 +26,13 @@ from canp.schema import (
     FrameColumns,
 )
 from canp.wire import encode_columns, encode_messages
-from logger.config import EncryptionConfig, ExchangeConfig, ParquetConfig
-from logger.errors import Code, CommandError, ConfigError, PluginError, StoreError
-from logger.message import MessageBatch
-from logger.plugin import FRAME_ROWS, QUARANTINE, QUARANTINE_SCHEMA, TableChunk, WriteHints
-from logger.query import END_MARK, Answerer, StoreSource
-from logger.raw import RawPlugin
+from logger.core.config import EncryptionConfig, ExchangeConfig, ParquetConfig
+from logger.core.errors import Code, CommandError, ConfigError, PluginError, StoreError
+from logger.core.message import MessageBatch
+from logger.query.answer import END_MARK, Answerer, StoreSource
 from logger.store import ParquetStore
+from logger.streams.plugin import FRAME_ROWS, QUARANTINE, QUARANTINE_SCHEMA, TableChunk, WriteHints
+from logger.streams.raw import RawPlugin
 
 T0 = 1_710_072_000_000_000_000  # 2024-03-10 12:00 UTC, ns
 MS = 1_000_000

@@ -19,12 +19,12 @@ from canp.schema import FRAMES
 from canp.wire import encode_messages
 from dbc.load import database_identity, load_database
 from hw.simulate import Simulator, load_dbc
-from logger.cli import main
-from logger.client import parse_end, read_frame
-from logger.config import ExchangeConfig, ParquetConfig
-from logger.errors import Code, CommandError
-from logger.message import MessageBatch
-from logger.query import Answerer, StoreSource
+from logger.cli.main import main
+from logger.core.config import ExchangeConfig, ParquetConfig
+from logger.core.errors import Code, CommandError
+from logger.core.message import MessageBatch
+from logger.query.answer import Answerer, StoreSource
+from logger.query.client import parse_end, read_frame
 from logger.store import ParquetStore
 
 DEMO = Path(__file__).resolve().parents[2] / "dbc" / "examples" / "demo.dbc"

@@ -15,7 +15,7 @@ from cantools.database.can import Database
 from dbc.codec import DatabaseCodec, MessageCodec, j1939_pgn
 from dbc.load import load_database
 from hw.simulate import Simulator
-from tests.dbc.reference import DATA, compare, frames_table, read_log
+from tests.support.dbc_reference import DATA, compare, frames_table, read_log
 
 DEMO = Path(__file__).resolve().parents[2] / "dbc" / "examples" / "demo.dbc"
 

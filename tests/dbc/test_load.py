@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from dbc.load import DbcError, database_identity, load_database
-from logger.errors import SdvLoggerError
-from tests.dbc.reference import DATA
+from logger.core.errors import SdvLoggerError
+from tests.support.dbc_reference import DATA
 
 DEMO = Path(__file__).resolve().parents[2] / "dbc" / "examples" / "demo.dbc"
 FAILURES = DATA / "dbc" / "cantools_load_failures"

@@ -12,7 +12,7 @@ from cantools.database.can import Database
 
 from dbc.load import load_database
 from dbc.schema import is_j1939, message_schema, signal_type
-from tests.dbc.reference import DATA
+from tests.support.dbc_reference import DATA
 
 DEMO = Path(__file__).resolve().parents[2] / "dbc" / "examples" / "demo.dbc"
 

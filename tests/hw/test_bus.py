@@ -25,8 +25,8 @@ from hw.bus import (
     open_bus,
 )
 from hw.replay import ReplayBus
-from logger.config import BusConfig, parse_config
-from logger.errors import ConfigError
+from logger.core.config import BusConfig, parse_config
+from logger.core.errors import ConfigError
 
 
 def channel() -> str:

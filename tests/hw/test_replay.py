@@ -13,8 +13,8 @@ import pytest
 
 from hw.bus import BusError
 from hw.replay import ReplayBus, open_replay
-from logger.config import BusConfig
-from logger.errors import ConfigError
+from logger.core.config import BusConfig
+from logger.core.errors import ConfigError
 
 T0 = 1_700_000_000.25
 SHARED_LOGS = Path(__file__).resolve().parents[3] / "shared" / "data" / "logs"

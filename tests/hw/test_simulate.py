@@ -33,9 +33,9 @@ from hw.simulate import (
     load_dbc,
     raw_limits,
 )
-from logger.cli import main
-from logger.cli_simulate import parse_bus_spec
-from logger.errors import ConfigError
+from logger.cli.main import main
+from logger.cli.simulate import parse_bus_spec
+from logger.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "dbc" / "examples" / "demo.dbc"
@@ -488,7 +488,7 @@ def test_bus_specs() -> None:
 
 
 def sdvlog(*args: str) -> list[str]:
-    return [sys.executable, "-m", "logger.cli", *args]
+    return [sys.executable, "-m", "logger.cli.main", *args]
 
 
 def test_cli_runs_for_a_second_and_prints_a_summary() -> None:

@@ -9,8 +9,8 @@ import cantools
 import pytest
 from cantools.database.can import Database
 
-from logger.cli import main
-from logger.errors import ConfigError
+from logger.cli.main import main
+from logger.core.errors import ConfigError
 from spi.catalog import (
     Catalog,
     CatalogSignal,

@@ -9,13 +9,13 @@ import pyarrow as pa
 import pytest
 from pyarrow import ipc
 
-from logger.config import ExchangeConfig, ParquetConfig
-from logger.errors import Code, CommandError, ConfigError
-from logger.message import MessageBatch
-from logger.plugin import QUARANTINE, QUARANTINE_SCHEMA, TableChunk
-from logger.plugins import PluginRegistry
-from logger.query import END_MARK, Answerer, StoreSource
+from logger.core.config import ExchangeConfig, ParquetConfig
+from logger.core.errors import Code, CommandError, ConfigError
+from logger.core.message import MessageBatch
+from logger.query.answer import END_MARK, Answerer, StoreSource
 from logger.store import ParquetStore
+from logger.streams.plugin import QUARANTINE, QUARANTINE_SCHEMA, TableChunk
+from logger.streams.registry import PluginRegistry
 from spi.catalog import catalog_from_dbc, write_catalog
 from spi.plugin import SPI, SpiPlugin, SpiQuery, spi_schema
 from spi.types import SpiType

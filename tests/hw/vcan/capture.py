@@ -10,14 +10,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hw.canutils import Candump
-from logger import cli
-from logger.bus_stats import BusStats
-from logger.config import BusConfig, Config, ExchangeConfig, RingbusConfig
-from logger.gateway import Gateway
-from logger.service import Service
-from tests.brokers import BrokerAddress
-from tests.logger.service_util import ALL, ask, service_config
+from hw.testbed.canutils import Candump
+from logger.cli import main as cli
+from logger.core.config import BusConfig, Config, ExchangeConfig, RingbusConfig
+from logger.gateway.bus_stats import BusStats
+from logger.gateway.gateway import Gateway
+from logger.service.service import Service
+from tests.support.brokers import BrokerAddress
+from tests.support.service import ALL, ask, service_config
 
 WAIT_S = 180.0
 POLL_S = 0.25

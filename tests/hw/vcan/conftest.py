@@ -1,5 +1,5 @@
 """SocketCAN fixtures: vcan interfaces and vxcan pairs made for one test and removed after it
-(:mod:`hw.vcan`). Tests that use them are marked ``vcan`` (see tests/conftest.py).
+(:mod:`hw.testbed.vcan`). Tests that use them are marked ``vcan`` (see tests/conftest.py).
 
 A run of only these tests (``-m vcan tests/hw/vcan``, in a VM under emulation, where loading a
 large library from the shared disk takes minutes) keeps asammdf and pandas unloaded: nothing here
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hw import vcan as vcan_lib
+from hw.testbed import vcan as vcan_lib
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -23,7 +23,7 @@ def pytest_configure(config: pytest.Config) -> None:
     start = config.invocation_params.dir
     paths = [(start / arg.split("::")[0]).resolve() for arg in config.args]
     if paths and all(path.is_relative_to(here) for path in paths) and "can" not in sys.modules:
-        from logger.compat import RefuseImport, keep_pandas_unloaded  # noqa: PLC0415
+        from logger.core.compat import RefuseImport, keep_pandas_unloaded  # noqa: PLC0415
 
         sys.meta_path.insert(0, RefuseImport("asammdf", "a run of only the SocketCAN tests"))
         keep_pandas_unloaded()

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from hw.canutils import Candump, cangen, missing_runs, stored_frames, tool
 from hw.socketcan_ring import RING_SLOTS
 from hw.socketcan_socket import (
     DEFAULT_RCVBUF,
@@ -29,8 +28,8 @@ from hw.socketcan_socket import (
     configure,
     queued_bytes,
 )
-from logger.bus_stats import GatewayStats
-from tests.brokers import MosquittoProcess
+from hw.testbed.canutils import Candump, cangen, missing_runs, stored_frames, tool
+from logger.gateway.bus_stats import GatewayStats
 from tests.hw.vcan.capture import (
     WAIT_S,
     accounts,
@@ -41,7 +40,8 @@ from tests.hw.vcan.capture import (
     reading,
     wait_stored,
 )
-from tests.logger.service_util import running
+from tests.support.brokers import MosquittoProcess
+from tests.support.service import running
 
 pytestmark = pytest.mark.vcan
 
@@ -62,7 +62,7 @@ def held_while(args: Sequence[str]) -> None:
 def test_frames_the_kernel_drops_are_counted_placed_and_logged(
     tmp_path: Path, mosquitto: MosquittoProcess, vcan: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="logger.bus_reader")
+    caplog.set_level(logging.WARNING, logger="logger.gateway.bus_reader")
     burst, paced = RING_SLOTS + 2000, 100
     sent = burst + paced
     cfg = capture_config(tmp_path, mosquitto.address, vcan, rcvbuf=TINY_RCVBUF)

@@ -1,13 +1,13 @@
-"""vcan interfaces and vxcan pairs made, changed and removed through netlink (hw/vcan.py)."""
+"""vcan interfaces and vxcan pairs made, changed and removed through netlink (hw/testbed/vcan.py)."""
 
 from __future__ import annotations
 
 import can
 import pytest
 
-from hw import vcan as vcan_lib
-from hw.canutils import receivers
-from hw.vcan import CanInterfaceError
+from hw.testbed import vcan as vcan_lib
+from hw.testbed.canutils import receivers
+from hw.testbed.vcan import CanInterfaceError
 
 pytestmark = pytest.mark.vcan
 

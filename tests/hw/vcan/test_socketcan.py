@@ -3,7 +3,7 @@ vcan bus (or a vxcan pair), ``candump -l`` records them, and the gateway reads t
 (opened by python-can's socketcan interface, read in bulk with kernel timestamps) → Mosquitto →
 CANP exchange → Parquet. The stored frames must equal candump's log, every one.
 
-Marked ``vcan``: run through ``python -m hw.vm`` where the kernel has no CAN (tests/conftest.py).
+Marked ``vcan``: run through ``python -m hw.testbed.vm`` where the kernel has no CAN (tests/conftest.py).
 Under TCG the guest is slow, so generators are paced (``-g 1``) and candump's own count is
 checked against what was sent: the reference loses nothing.
 """
@@ -18,9 +18,9 @@ from pathlib import Path
 import can
 import pytest
 
-from hw import vcan as vcan_lib
 from hw.bus import frame_bits
-from hw.canutils import (
+from hw.testbed import vcan as vcan_lib
+from hw.testbed.canutils import (
     Candump,
     LoggedFrame,
     cangen,
@@ -30,9 +30,8 @@ from hw.canutils import (
     read_candump_log,
     stored_frames,
 )
-from logger import cli
-from logger.bus_stats import DOWN, READING
-from tests.brokers import MosquittoProcess
+from logger.cli import main as cli
+from logger.gateway.bus_stats import DOWN, READING
 from tests.hw.vcan.capture import (
     WAIT_S,
     accounts,
@@ -42,7 +41,8 @@ from tests.hw.vcan.capture import (
     parquet_frames,
     wait_stored,
 )
-from tests.logger.service_util import ALL, running
+from tests.support.brokers import MosquittoProcess
+from tests.support.service import ALL, running
 
 pytestmark = pytest.mark.vcan
 
@@ -155,7 +155,7 @@ def test_remote_and_error_frames_from_cansend_keep_their_flags(
 def test_interface_down_and_up_while_capturing_is_recovered_and_the_gap_reported(
     tmp_path: Path, mosquitto: MosquittoProcess, vcan: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="logger.bus_reader")
+    caplog.set_level(logging.WARNING, logger="logger.gateway.bus_reader")
     count = 300
     numbered = ["-I", "i", "-D", "i", "-L", "8"]  # 11-bit ids and data counting up
     with (

@@ -1,0 +1,192 @@
+"""The stream plugin interface: ``encode`` batches to Arrow, ``parse_command``, ``decode``.
+
+A plugin owns the meaning of its stream: which tables it writes, which column is their time,
+which query selectors it answers and how. The service core only moves batches and tables.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from logger.core.command import Command, parse_command
+from logger.core.config import TIME_UNITS, ExchangeConfig
+from logger.core.errors import CommandError, ConfigError
+from logger.core.message import MessageBatch
+
+QUARANTINE = "quarantine"
+#: Rows per reply frame (one Arrow IPC stream each).
+FRAME_ROWS = 65536
+
+QUARANTINE_SCHEMA = pa.schema(
+    [("key", pa.int64()), ("topic", pa.string()), ("payload", pa.binary()), ("reason", pa.string())]
+)
+
+
+@dataclass(frozen=True)
+class WriteHints:
+    """How the store lays a table out in Parquet (a plugin's tuning); the rows stored are the same.
+
+    - ``sort_by``: the rows of each row group are sorted by these columns (ascending), so similar
+      rows sit together for the compressor. Row groups keep the table's order, so a table given in
+      time order keeps a narrow time range per row group and reads still prune by statistics.
+      The store adds a ``_tie`` column (rank among rows of equal time) and its reads restore
+      the original order (outside readers: ``ORDER BY ts, _tie``).
+    - ``column_encoding``: Parquet encoding per column (``{"ts": "DELTA_BINARY_PACKED"}``); such a
+      column is never dictionary-encoded.
+    - ``use_dictionary``: the columns to dictionary-encode, or True for all (except those in
+      ``column_encoding``), False for none.
+    - ``compression_level``: the zstd level when the store compresses with zstd (the default
+      codec); other codecs keep their default level. None: zstd's default.
+    - ``time_unit``: store the time column as a Parquet timestamp (UTC) in this unit (``"ns"``,
+      ``"us"``, ``"ms"``) instead of int64 nanoseconds: fewer bits per delta. Every time must be a
+      whole unit (the plugin rounds); reads give int64 nanoseconds back. None: int64 ns as given.
+    """
+
+    sort_by: tuple[str, ...] = ()
+    column_encoding: Mapping[str, str] = field(default_factory=dict)
+    use_dictionary: tuple[str, ...] | bool = True
+    compression_level: int | None = None
+    time_unit: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.time_unit is not None and self.time_unit not in TIME_UNITS:
+            raise ValueError(f"time_unit must be one of {TIME_UNITS}, not {self.time_unit!r}")
+
+
+@dataclass(frozen=True)
+class TableChunk:
+    """One encoded table of a batch: stored under ``<exchange>/<name>/...``, time in ``time_column``.
+
+    ``hints`` (optional) tell the store how to lay the table out on disk; see :class:`WriteHints`.
+    """
+
+    name: str
+    table: pa.Table
+    time_column: str
+    hints: WriteHints | None = None
+
+
+@dataclass(frozen=True)
+class Query:
+    """A parsed command as a plugin understands it. Plugins subclass it to add their selectors."""
+
+    command: Command
+    table: str
+    time_column: str
+    limit: int | None = None
+    #: Tables read together and answered at once by :meth:`StreamPlugin.answer_joint` (signal
+    #: queries across messages); empty: only ``table``, streamed through :meth:`decode`.
+    joint_tables: tuple[str, ...] = ()
+    #: How far before ``start`` joint tables are read: sample-and-hold needs the values held
+    #: when the window opens.
+    lead_ns: int = 0
+
+    @property
+    def start_ns(self) -> int:
+        return self.command.start_ns
+
+    @property
+    def end_ns(self) -> int:
+        return self.command.end_ns
+
+    @property
+    def is_async(self) -> bool:
+        return self.command.mode == "async"
+
+
+class StreamPlugin(ABC):
+    """Base of every stream plugin; one instance per exchange."""
+
+    id: int
+    name: str
+    schema_version: int = 1
+    #: The ``time_unit`` values an exchange of this stream may set; the first is the default.
+    time_units: tuple[str, ...] = ("ns",)
+
+    def __init__(self, exchange: ExchangeConfig) -> None:
+        self.exchange = exchange
+        unit = exchange.time_unit
+        if unit is not None and unit not in self.time_units:
+            raise ConfigError(
+                f"exchange[{exchange.name}].time_unit",
+                f"the {self.name} stream stores times in {' or '.join(self.time_units)}, "
+                f"not {unit!r}",
+            )
+        #: The unit this exchange's times are rounded to and stored in.
+        self.time_unit = unit or self.time_units[0]
+
+    def metadata(self) -> dict[str, str]:
+        """Extra key-value metadata for every file this plugin's exchange writes (e.g. DBC name/hash)."""
+        return {}
+
+    @abstractmethod
+    def encode(self, batch: MessageBatch) -> list[TableChunk]:
+        """Encode one batch of messages to tables; bad messages go to a ``quarantine`` chunk."""
+
+    @abstractmethod
+    def parse_command(self, text: str) -> Query:
+        """Parse a query command; raise :class:`CommandError` for what this plugin cannot answer."""
+
+    @abstractmethod
+    def decode(self, tables: Iterable[pa.Table], query: Query) -> Iterator[pa.Table]:
+        """Turn stored or in-memory tables (already cut to the time range, in time order) into reply frames."""
+
+    def joint_columns(self, query: Query) -> Mapping[str, Sequence[str]] | None:
+        """The columns :meth:`answer_joint` needs of each joint table (a table not named, or
+        None: all of them); the time column is always read. Reads skip the others."""
+        return None
+
+    def answer_joint(self, tables: Mapping[str, pa.Table], query: Query) -> pa.Table:
+        """Answer a query over several tables at once (``query.joint_tables``), each cut to
+        ``[start - lead, end]`` and in time order; absent tables are missing from ``tables``."""
+        raise CommandError(f"stream {self.name} answers no queries across tables")
+
+
+def in_time_order(table: pa.Table, column: str) -> pa.Table:
+    """``table`` stably sorted by ``column`` (returned as is when already in order)."""
+    import pyarrow.compute as pc  # noqa: PLC0415 - loaded once data flows
+
+    if table.num_rows < 2:
+        return table
+    times = table.column(column)
+    if pc.all(pc.greater_equal(times.slice(1), times.slice(0, table.num_rows - 1))).as_py():
+        return table
+    return table.take(pc.sort_indices(times))
+
+
+def frame_slices(table: pa.Table) -> Iterator[pa.Table]:
+    """``table`` in reply frames of at most :data:`FRAME_ROWS` rows (none for an empty table)."""
+    for offset in range(0, table.num_rows, FRAME_ROWS):
+        yield table.slice(offset, FRAME_ROWS)
+
+
+def quarantine_chunk(
+    keys: list[int], topics: list[str], payloads: list[bytes], reasons: list[str]
+) -> TableChunk:
+    table = pa.table([keys, topics, payloads, reasons], schema=QUARANTINE_SCHEMA)
+    return TableChunk(QUARANTINE, table, "key")
+
+
+def quarantine_rows(batch: MessageBatch, reasons: Mapping[int, str]) -> TableChunk:
+    """The messages of ``batch`` at the indices of ``reasons``, raw, with why they were refused."""
+    rows = sorted(reasons)
+    return quarantine_chunk(
+        batch.keys[rows].tolist(),
+        [batch.topics[i] for i in rows],
+        [batch.payloads[i] for i in rows],
+        [reasons[i] for i in rows],
+    )
+
+
+def parse_basic(text: str, allowed: frozenset[str]) -> tuple[Command, int | None]:
+    """Parse ``text`` and reject selectors outside ``allowed`` (code 5, naming them)."""
+    cmd = parse_command(text)
+    bad = [name for name, _ in cmd.selectors if name not in allowed]
+    if bad:
+        raise CommandError(f"selector {bad[0]}= is not supported by this stream")
+    limit = cmd.limit
+    return cmd, limit

@@ -1,0 +1,102 @@
+"""Signal queries end to end: virtual bus → gateway → Mosquitto → CANP exchange with a DBC →
+signal tables on disk and in memory → ``sig=`` / ``where=`` / ``msg=`` over the query channel."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+from typing import cast
+
+import can
+import pyarrow as pa
+import pytest
+from cantools.database.can import Database
+
+from dbc.load import load_database
+from hw.simulate import Simulator, load_dbc
+from logger.core.config import BusConfig, ExchangeConfig, RingbusConfig
+from logger.core.errors import Code
+from logger.service.demo import demo_dbc
+from tests.support.brokers import MosquittoProcess
+from tests.support.service import ALL, ask, running, service_config, wait_until
+
+
+def cantools_values(db: Database, frame_id: int, data: bytes | bytearray) -> dict[str, float]:
+    """cantools' own decoding of one frame (the reference), scaled, choices as numbers."""
+    values = db.decode_message(frame_id, bytes(data), decode_choices=False)
+    assert isinstance(values, dict)
+    return {name: float(cast(float, value)) for name, value in values.items()}
+
+
+def reference(frames: pa.Table, where_rpm: float) -> list[tuple[int, float, float | None]]:
+    """(ts, EngineSpeed, VehicleSpeed) rows held from cantools-decoded frames, EngineSpeed > x."""
+    db = load_database(demo_dbc())
+    held: dict[str, float] = {}
+    rows: list[tuple[int, float, float | None]] = []
+    ts = frames.column("ts").to_pylist()
+    ids = frames.column("id").to_pylist()
+    data = frames.column("data").to_pylist()
+    for i, (t, can_id, payload) in enumerate(zip(ts, ids, data, strict=True)):
+        values = cantools_values(db, can_id, payload)
+        name = "EngineSpeed" if can_id == 0x100 else "VehicleSpeed"
+        held[name] = values[name]
+        if i + 1 < len(ts) and ts[i + 1] == t:
+            continue
+        if held.get("EngineSpeed", -1.0) > where_rpm:
+            rows.append((t, held["EngineSpeed"], held.get("VehicleSpeed")))
+    return rows
+
+
+def test_signal_queries_answer_from_memory_and_disk(
+    tmp_path: Path, mosquitto: MosquittoProcess
+) -> None:
+    channel = f"signals-{id(tmp_path)}"
+    exchange = ExchangeConfig(
+        name="can",
+        topic="vehicle/+/canp/#",
+        stream="canp",
+        dbc=demo_dbc(),
+        # a small ring written when full, never by age: part on disk, the rest stays in memory
+        ringbus=RingbusConfig(cap=40, flush_ms=600_000),
+    )
+    cfg = dataclasses.replace(
+        service_config(tmp_path, mosquitto.address, exchange=exchange),
+        buses=(BusConfig(name="body", interface="virtual", channel=channel),),
+    )
+    with running(cfg) as service, can.Bus(interface="virtual", channel=channel) as bus:
+        stats = Simulator(load_dbc(demo_dbc()), bus, seed=3).run(1.5, threading.Event())
+        engine = f"{ALL};msg=EngineData"
+        wait_until(
+            lambda: ask(service, engine).table().num_rows >= stats.sent["EngineData"],
+            what="every EngineData frame decoded",
+        )
+        rows = ask(service, engine)
+        assert (rows.disk, rows.memory) == (Code.OK, Code.OK), rows.message
+        table = rows.table()
+        assert table.num_rows == stats.sent["EngineData"]
+        assert set(table.column("bus").to_pylist()) == {"body"}
+        store = service.exchanges["can"].store
+        assert store.files("signals/message=EngineData", 0, 2**63 - 1)
+
+        frames = ask(service, f"{ALL};id=0x100,0x200").table()
+        speed = float(pa.compute.max(table.column("EngineSpeed")).as_py())
+        threshold = speed / 2  # a condition that holds for part of the run
+        expected = reference(frames, threshold)
+        command = f"{ALL};sig=EngineSpeed,VehicleSpeed;where=EngineSpeed>{threshold}"
+        reply = ask(service, command)
+        assert (reply.disk, reply.memory) == (Code.OK, Code.OK), reply.message
+        got = reply.table()
+        assert got.column("ts").to_pylist() == [t for t, _, _ in expected]
+        assert got.column("EngineSpeed").to_pylist() == pytest.approx([e for _, e, _ in expected])
+        vehicle = got.column("VehicleSpeed").to_pylist()
+        assert [v is None for v in vehicle] == [v is None for _, _, v in expected]
+        assert [v for v in vehicle if v is not None] == pytest.approx(
+            [v for _, _, v in expected if v is not None]
+        )
+        intervals = ask(service, command + ";out=intervals")
+        assert intervals.ok and intervals.table().num_rows >= 1
+        assert sum(intervals.table().column("rows").to_pylist()) == len(expected)
+
+        bad = ask(service, f"{ALL};sig=EngineSped")
+        assert bad.disk == Code.BAD_COMMAND and "EngineSpeed" in (bad.message or "")
