@@ -55,10 +55,10 @@ from logger.capture.ringbus import FlushReason, Ringbus
 from logger.core.config import Config, ExchangeConfig, ParquetConfig, RingbusConfig
 from logger.core.keys import CaptureClock
 from logger.core.message import MessageBatch
-from logger.service.service import file_metadata
+from logger.store.chunk import TableChunk
 from logger.store.layout import StoredFile
+from logger.store.metadata import file_metadata
 from logger.store.store import ParquetStore
-from logger.streams.plugin import TableChunk
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from logger.core.config import ParquetConfig, load_config
 from logger.core.message import MessageBatch
 from logger.query import client
 from logger.query.client import Reply
-from logger.service.service import file_metadata
+from logger.store.metadata import file_metadata
 from logger.store.store import ParquetStore
 from logger.streams.raw import RawPlugin
 

@@ -12,7 +12,7 @@ The question: *when did the engine rev above 4000 rpm while the car was slower t
 VehicleSpeed < 5" has no match in the simulated drive: it never revs above ~1,400 rpm when
 stopped.) Answered over the full range and a 10-minute window:
 
-(a) ``Answerer`` over the store (``logger.cli.query.offline_source`` with the DBC): ``where=…``
+(a) ``Answerer`` over the store (``logger.cli.answers.offline_source`` with the DBC): ``where=…``
     (rows) and ``where=…;out=intervals``;
 (b) DuckDB SQL over the same Parquet files: the distinct sample times of both tables, each signal
     held by an ``ASOF LEFT JOIN``, runs of matching rows by the gaps-and-islands row numbers;
@@ -48,13 +48,13 @@ from canp.plugin import FRAMES_HINTS, SIGNAL_LEAD_NS, CanpPlugin
 from canp.schema import FRAMES, TIME_COLUMN
 from dbc.load import load_database
 from hw.simulate import Simulator, load_dbc
-from logger.cli.query import offline_source
+from logger.cli.answers import offline_source
 from logger.core.config import Config, ExchangeConfig, ParquetConfig
 from logger.query.answer import Answerer, StoreSource, parse_for
 from logger.query.client import Reply, parse_end, read_frame
-from logger.service.service import file_metadata
+from logger.store.chunk import TableChunk
+from logger.store.metadata import file_metadata
 from logger.store.store import ParquetStore
-from logger.streams.plugin import TableChunk
 
 log = logging.getLogger(__name__)
 

@@ -49,8 +49,8 @@ from canp.schema import FRAMES
 from logger.capture.ledger import LEDGER_KEY, digest, encode_ledger
 from logger.core.config import Config, ExchangeConfig, ParquetConfig, RingbusConfig
 from logger.core.message import MessageBatch
-from logger.service.service import file_metadata
 from logger.store.layout import parse_name
+from logger.store.metadata import file_metadata
 from logger.store.store import ParquetStore
 
 log = logging.getLogger(__name__)

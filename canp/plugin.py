@@ -44,19 +44,12 @@ from logger.core.burstlog import BurstLogger
 from logger.core.config import ExchangeConfig
 from logger.core.errors import CommandError, PluginError, StoreError
 from logger.core.message import MessageBatch
+from logger.core.stream_ids import stream_id
 from logger.signals.query import answer_signals, resolve, signal_columns, suggest
+from logger.store.chunk import TableChunk, WriteHints, in_time_order
 from logger.store.layout import check_table_name
 from logger.store.split import round_to_unit
-from logger.streams.plugin import (
-    Query,
-    StreamPlugin,
-    TableChunk,
-    WriteHints,
-    frame_slices,
-    in_time_order,
-    parse_basic,
-    quarantine_rows,
-)
+from logger.streams.plugin import Query, StreamPlugin, frame_slices, parse_basic, quarantine_rows
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +126,7 @@ class CanpPlugin(StreamPlugin):
     """CAN frames in, ``frames`` (and with a DBC ``signals/message=<Name>``) out; queries by time,
     bus and id, and with a DBC by message and signal."""
 
-    id = 2
+    id = stream_id("canp")
     name = "canp"
     #: A batch's files hold the frames of its messages, whose times may overlap another batch's.
     ordered_files = False

@@ -231,12 +231,3 @@ def frame_time(msg: can.Message, bitrate: int, data_bitrate: int) -> float:
     """Seconds the bus is busy with ``msg``."""
     nominal, data = frame_bits(msg)
     return nominal / bitrate + data / data_bitrate
-
-
-def load_percent(
-    nominal_bits: int, data_bits: int, seconds: float, bitrate: int, data_bitrate: int
-) -> float:
-    """Bus load in percent for frames of these bit counts seen over ``seconds``."""
-    if seconds <= 0:
-        return 0.0
-    return 100.0 * (nominal_bits / bitrate + data_bits / data_bitrate) / seconds

@@ -44,16 +44,10 @@ from logger.core.burstlog import BurstLogger
 from logger.core.config import ExchangeConfig
 from logger.core.errors import CommandError, ConfigError, PluginError
 from logger.core.message import MessageBatch
+from logger.core.stream_ids import stream_id
+from logger.store.chunk import TableChunk, WriteHints
 from logger.store.split import time_metadata
-from logger.streams.plugin import (
-    Query,
-    StreamPlugin,
-    TableChunk,
-    WriteHints,
-    frame_slices,
-    parse_basic,
-    quarantine_rows,
-)
+from logger.streams.plugin import Query, StreamPlugin, frame_slices, parse_basic, quarantine_rows
 from spi.catalog import MAX_IDS, Catalog, CatalogSignal, load_catalog_source
 from spi.types import SpiType
 from spi.wire import Decoded, decode_payloads
@@ -100,7 +94,7 @@ class SpiQuery(Query):
 class SpiPlugin(StreamPlugin):
     """SDV signal batches in, the wide ``spi`` table out; queries by time and signal."""
 
-    id = 1
+    id = stream_id("spi")
     name = "spi"
 
     def __init__(self, exchange: ExchangeConfig) -> None:

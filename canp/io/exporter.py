@@ -63,7 +63,7 @@ from canp.schema import (
 )
 from dbc.bits import binary_parts
 from logger.core.errors import ConfigError, SdvLoggerError
-from logger.streams.plugin import in_time_order
+from logger.store.chunk import in_time_order
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Every format python-can reads (Vector ASC and BLF, PEAK TRC, candump ``-L`` logs, python-can's CSV,
 ASAM MDF4 with ``asammdf``) becomes rows of the ``frames`` table (:data:`canp.schema.FRAMES_SCHEMA`)
 under ``<dir>/<exchange>/frames/...``, with the file metadata of a CANP exchange
-(:func:`logger.service.service.file_metadata`, ``sdvlog.plugin = "canp"``) plus where the frames came from
+(:func:`logger.store.metadata.file_metadata`, ``sdvlog.plugin = "canp"``) plus where the frames came from
 (``sdvlog.source_file``, ``sdvlog.source_format``, ``sdvlog.time_anchor``).
 
 Memory stays bounded: messages are read in steps of :data:`canp.io.read.READ_STEP` and written as
@@ -72,11 +72,11 @@ from canp.schema import (
 )
 from logger.core.config import Config, ExchangeConfig, ParquetConfig
 from logger.core.errors import ConfigError
-from logger.service.service import file_metadata
+from logger.store.chunk import TableChunk
+from logger.store.metadata import file_metadata
 from logger.store.recovery import exchange_metadata, held_time_unit
 from logger.store.split import round_to_unit
 from logger.store.store import ParquetStore
-from logger.streams.plugin import TableChunk
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,9 @@ from logger.capture.ringbus import PendingBatch
 from logger.core.burstlog import BurstLogger
 from logger.core.errors import StoreError, StoreWriteError
 from logger.core.message import MessageBatch
+from logger.store.chunk import TableChunk
 from logger.store.store import ParquetStore
-from logger.streams.plugin import StreamPlugin, TableChunk, quarantine_chunk
+from logger.streams.plugin import StreamPlugin, quarantine_chunk
 
 log = logging.getLogger(__name__)
 Acker = Callable[[list[int]], None]

@@ -12,7 +12,7 @@ import threading
 
 import pyarrow as pa
 
-from logger.streams.plugin import TableChunk
+from logger.store.chunk import TableChunk
 
 QUARANTINE_TABLE = "quarantine"
 MAX_KINDS = 32

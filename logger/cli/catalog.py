@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from logger.cli.main import Subcommand
+from logger.cli.subcommand import Subcommand
 
 
 def _args(p: argparse.ArgumentParser) -> None:

@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from logger.cli.main import Subcommand
+from logger.cli.subcommand import Subcommand
 from logger.core.config import Config
 from logger.core.errors import ConfigError
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from logger.cli.main import Subcommand
+from logger.cli.subcommand import Subcommand
 
 _IMPORT_HELP = (
     "import CAN log files (ASC, BLF, TRC, candump .log, python-can CSV, MF4) into a store"
@@ -201,7 +201,7 @@ def _export(args: argparse.Namespace) -> int:
     from canp.io.exporter import export_format, export_table  # noqa: PLC0415
 
     export_format(args.to)  # a bad extension fails before the query runs
-    from logger.cli.query import fetch  # noqa: PLC0415
+    from logger.cli.answers import fetch  # noqa: PLC0415
 
     reply = fetch(args)
     if not reply.ok:

@@ -1,147 +1,22 @@
-"""``sdvlog``: the command line. Each subcommand registers its arguments and handler below."""
+"""``sdvlog``: the command line. Each subcommand lives in a module of its own (:data:`MODULES`)."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import logging
-import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
-from logger.core.errors import Code, ConfigError, SdvLoggerError
+from logger.cli.subcommand import Subcommand
+from logger.core.errors import SdvLoggerError
 
-
-@dataclass(frozen=True)
-class Subcommand:
-    help: str
-    add_arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
-
-
-def _run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "-c", "--config", type=Path, help="TOML configuration (default: embedded defaults)"
-    )
-
-
-#: Arrow's allocator for ``sdvlog run`` unless ARROW_DEFAULT_MEMORY_POOL says otherwise. Every
-#: batch's Arrow and Parquet buffers come and go; glibc's malloc gives that memory back where the
-#: bundled mimalloc keeps it resident (bench capture: about 15 MiB lower peak, same throughput).
-RUN_ARROW_POOL = "system"
-
-
-def _run(args: argparse.Namespace) -> int:
-    if "pyarrow" not in sys.modules:  # Arrow reads the variable when it is first loaded
-        os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", RUN_ARROW_POOL)
-    from logger.core.config import Config, load_config  # noqa: PLC0415 - keep `sdvlog --help` fast
-    from logger.service.service import Service  # noqa: PLC0415
-
-    cfg = load_config(args.config) if args.config else Config()
-    if not cfg.buses:  # only the gateway's log formats (asammdf) use pandas
-        from logger.core.compat import keep_pandas_unloaded  # noqa: PLC0415
-
-        keep_pandas_unloaded()
-    Service(cfg).run_until_signal()
-    return 0
-
-
-def _query_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("command", help="e.g. sync-0-9999999999999;limit=10")
-    where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument(
-        "--url", help="query channel of a running service, e.g. tcp://127.0.0.1:10000"
-    )
-    where.add_argument("--dir", type=Path, help="a store directory, read offline")
-    p.add_argument("--exchange", help="exchange name (default: the only or first one)")
-    p.add_argument("--format", choices=("table", "csv", "jsonl", "arrow"), default="table")
-    p.add_argument("--out", type=Path, help="write to this file instead of standard output")
-    p.add_argument("--key-file", type=Path, help="key of an encrypted store (with --dir)")
-    p.add_argument("--key-id", default=None, help="key id of an encrypted store (with --dir)")
-    p.add_argument(
-        "--dbc", type=Path, help="database for signal queries (msg=, sig=, where=) with --dir"
-    )
-
-
-def _query(args: argparse.Namespace) -> int:
-    from logger.cli.query import run_query  # noqa: PLC0415
-
-    reply = run_query(args)
-    if reply.disk not in (Code.OK, Code.NONE) or reply.memory not in (Code.OK, Code.NONE):
-        print(
-            f"query failed ({int(reply.disk)},{int(reply.memory)}): {reply.message or ''}",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
-
-
-def _inspect_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", type=Path)
-    p.add_argument("--key-file", type=Path, help="key of an encrypted file")
-    p.add_argument("--key-id", default=None, help="key id (default: the one the file names)")
-    p.add_argument("--rows", type=int, default=5, help="how many first rows to show")
-
-
-def _inspect(args: argparse.Namespace) -> int:
-    from logger.store.crypto import parse_key  # noqa: PLC0415
-    from logger.store.inspect import inspect_file  # noqa: PLC0415
-
-    key = parse_key(_read_bytes(args.key_file), str(args.key_file)) if args.key_file else None
-    print(inspect_file(args.file, key=key, key_id=args.key_id, rows=args.rows))
-    return 0
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ConfigError("--key-file", f"cannot read {path}: {exc.strerror or exc}") from exc
-
-
-def _demo_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dir", type=Path, default=Path("data/demo"), help="store directory")
-    p.add_argument("--seconds", type=float, default=10.0, help="how long the vehicle drives")
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from logger.service.demo import run_demo  # noqa: PLC0415
-
-    result = run_demo(args.dir, args.seconds)
-    sim = result.simulated
-    print(f"simulated vehicle: {sim.summary()}")
-    print(f"stored {result.stored} of {sim.total} frames under {args.dir}/can/frames")
-    table = result.reply.table()
-    print(
-        f"query {result.command}: {table.num_rows} rows, end codes {int(result.reply.disk)},{int(result.reply.memory)}"
-    )
-    for row in table.to_pylist():
-        print(
-            f"  ts={row['ts']}  bus={row['bus']}  id=0x{row['id']:03X}  dlc={row['dlc']}  data={row['data'].hex(' ')}"
-        )
-    return 0 if result.stored == sim.total and table.num_rows else 1
-
-
-SUBCOMMANDS: dict[str, Subcommand] = {
-    "run": Subcommand(
-        "run every configured part (broker, gateway, exchanges, query channel)", _run_args, _run
-    ),
-    "query": Subcommand(
-        "run a query command against a service or a store directory", _query_args, _query
-    ),
-    "inspect": Subcommand(
-        "show a Parquet file's schema, metadata, row groups and first rows", _inspect_args, _inspect
-    ),
-    "demo": Subcommand(
-        "simulated vehicle → gateway → embedded broker → exchange → Parquet → query",
-        _demo_args,
-        _demo,
-    ),
-}
-#: Subcommands defined in their own modules (each exposes ``SUBCOMMAND: Subcommand``).
+#: Subcommand → the module that defines it (each exposes ``SUBCOMMANDS: dict[str, Subcommand]``),
+#: imported only to build the parser.
 MODULES: dict[str, str] = {
+    "run": "logger.cli.run",
+    "query": "logger.cli.query",
+    "inspect": "logger.cli.inspect",
+    "demo": "logger.cli.demo",
     "gateway": "logger.cli.gateway",
     "simulate": "logger.cli.simulate",
     "import": "logger.cli.logio",
@@ -152,15 +27,9 @@ MODULES: dict[str, str] = {
 
 
 def subcommands() -> dict[str, Subcommand]:
-    found = dict(SUBCOMMANDS)
+    found: dict[str, Subcommand] = {}
     for name, module in MODULES.items():
-        try:
-            specs = importlib.import_module(module).SUBCOMMANDS
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue  # not built yet
-        found[name] = specs[name]
+        found[name] = importlib.import_module(module).SUBCOMMANDS[name]
     return found
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from logger.cli.main import Subcommand
+from logger.cli.subcommand import Subcommand
 
 if TYPE_CHECKING:
     from cantools.database.can import Message, Signal

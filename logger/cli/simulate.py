@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from logger.cli.main import Subcommand
+from logger.cli.subcommand import Subcommand
 from logger.core.config import BusConfig, BusOption
 from logger.core.errors import ConfigError
 

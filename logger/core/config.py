@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from logger.core.address import parse_url
 from logger.core.errors import ConfigError
-from logger.query.pair0 import parse_url
 
 DEFAULT_VIN = "SDVLOG0000DEMO001"
 BusOption = str | int | float | bool

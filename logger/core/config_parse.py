@@ -23,9 +23,10 @@ from logger.core.config import (
     parse_size,
 )
 from logger.core.errors import ConfigError
+from logger.core.stream_ids import BUILTIN_STREAMS
 
 T = TypeVar("T")
-_STREAM_IDS = {0: "raw", 1: "spi", 2: "canp"}
+_STREAM_NAMES = {sid: name for name, sid in BUILTIN_STREAMS.items()}
 
 
 class Section:
@@ -204,7 +205,7 @@ def _exchange(s: Section) -> ExchangeConfig:
         if stream:
             raise ConfigError(s.key("stream"), "given twice (as stream and streamType)")
         sid = s.get("streamType", int, 0)
-        stream = _STREAM_IDS.get(sid, str(sid))
+        stream = _STREAM_NAMES.get(sid, str(sid))
     cfg = s.guarded(
         lambda: ExchangeConfig(
             name=s.get("name", str, d.name),

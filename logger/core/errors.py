@@ -1,7 +1,8 @@
 """The exception tree of sdv-logger.
 
-Every error the package raises derives from :class:`SdvLoggerError`; each phase has its own
-subclass, and a lower-level cause is always chained (``raise ... from exc``)::
+Every error the project raises derives from :class:`SdvLoggerError`; each phase has its own
+subclass, and a lower-level cause is always chained (``raise ... from exc``). The classes of this
+module, and where the others live::
 
     SdvLoggerError
     ├── ConfigError            a configuration value is missing or wrong (names the key and file)
@@ -14,7 +15,19 @@ subclass, and a lower-level cause is always chained (``raise ... from exc``)::
     │   └── EncryptionError    a key is missing or wrong, or the file cannot be decrypted
     ├── QueryError             a query cannot be answered; carries the protocol codes
     │   └── CommandError       the command text is malformed (code 5) or its range is bad (code 4)
-    └── ServiceError           the service could not start or stop cleanly
+    ├── ServiceError           the service could not start or stop cleanly
+    ├── WireError              canp.wire: a CANP payload breaks the format (also a ValueError)
+    ├── WireError              spi.wire: an SPI payload or record breaks the format (also a ValueError)
+    ├── WireError              logger.query.pair0: a peer broke the SP wire protocol
+    │   └── MessageTooLong     a message longer than the receiver takes (skipped)
+    ├── DbcError               dbc.load: a CAN database cannot be loaded or used
+    ├── LogFormatError         canp.io.read: a log file cannot be read (wholly or from some point)
+    ├── ExportError            canp.io.exporter: frames cannot be exported
+    ├── BusError               hw.bus: a CAN bus cannot be opened or read
+    ├── SimulationError        hw.simulate.database: the simulated vehicle cannot start or send
+    ├── CanInterfaceError      hw.testbed.vcan: a virtual CAN interface cannot be made or changed
+    ├── CanUtilsError          hw.testbed.canutils: a can-utils program is missing or failed
+    └── VmError                hw.testbed.vm_host: a command cannot be run in a VM
 """
 
 from __future__ import annotations

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from hw.bus import load_percent
-
 # Reader states (BusStats.state).
 STARTING, READING, DOWN, REPLAY_DONE, FAILED, STOPPED = (
     "starting",
@@ -20,6 +18,15 @@ STARTING, READING, DOWN, REPLAY_DONE, FAILED, STOPPED = (
     "failed",
     "stopped",
 )
+
+
+def load_percent(
+    nominal_bits: int, data_bits: int, seconds: float, bitrate: int, data_bitrate: int
+) -> float:
+    """Bus load in percent for frames of these bit counts seen over ``seconds``."""
+    if seconds <= 0:
+        return 0.0
+    return 100.0 * (nominal_bits / bitrate + data_bits / data_bitrate) / seconds
 
 
 @dataclass(frozen=True)

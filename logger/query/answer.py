@@ -22,9 +22,10 @@ import pyarrow as pa
 
 from logger.core.errors import Code, QueryError, SdvLoggerError, StoreError
 from logger.core.message import MessageBatch
+from logger.store.chunk import TableChunk, in_time_order
 from logger.store.layout import StoredFile
 from logger.store.store import ParquetStore
-from logger.streams.plugin import Query, StreamPlugin, TableChunk, frame_slices, in_time_order
+from logger.streams.plugin import Query, StreamPlugin, frame_slices
 
 log = logging.getLogger(__name__)
 END_MARK = b"\x0b\xad"

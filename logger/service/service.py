@@ -19,6 +19,7 @@ from logger.query.answer import Answerer
 from logger.query.channel import ChannelServer, QueryService
 from logger.service.preflight import prepare
 from logger.store.layout import StoredFile
+from logger.store.metadata import file_metadata
 from logger.store.store import ParquetStore
 from logger.streams.plugin import StreamPlugin
 from logger.streams.registry import PluginRegistry
@@ -29,20 +30,6 @@ if TYPE_CHECKING:  # imported only when configured: the gateway (python-can, can
     from logger.mqtt.broker import EmbeddedBroker
 
 log = logging.getLogger(__name__)
-
-
-def file_metadata(cfg: Config, ex: ExchangeConfig, plugin: StreamPlugin) -> dict[str, str]:
-    meta = {
-        "sdvlog.vin": cfg.vin,
-        "sdvlog.exchange": ex.name,
-        "sdvlog.topic": ex.topic,
-        "sdvlog.plugin": plugin.name,
-        "sdvlog.plugin_id": str(plugin.id),
-        "sdvlog.schema_version": str(plugin.schema_version),
-        "sdvlog.time_unit": plugin.time_unit,
-    }
-    meta.update(plugin.metadata())
-    return meta
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from logger.core.config import ParquetConfig
 from logger.core.errors import StoreError
+from logger.store.chunk import TableChunk
 from logger.store.crypto import StoreCrypto
 from logger.store.index import StoreIndex
 from logger.store.layout import StoredFile
@@ -36,7 +37,6 @@ from logger.store.recovery import (
     stored_exchanges,
 )
 from logger.store.writer import FileWriter
-from logger.streams.plugin import TableChunk
 
 log = logging.getLogger(__name__)
 __all__ = ["ParquetStore", "RecoveryReport", "stored_exchanges"]

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from logger.core.config import ParquetConfig
 from logger.core.errors import StoreError, StoreWriteError
+from logger.store.chunk import TableChunk, WriteHints, in_time_order
 from logger.store.crypto import StoreCrypto
 from logger.store.layout import (
     TIE_COLUMN,
@@ -32,7 +33,6 @@ from logger.store.layout import (
     temp_name,
 )
 from logger.store.split import split_by_hour, time_field, to_timestamp
-from logger.streams.plugin import TableChunk, WriteHints, in_time_order
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,10 @@ import pyarrow as pa
 
 from logger.core.message import MessageBatch
 from logger.core.payloads import binary_array
+from logger.core.stream_ids import stream_id
+from logger.store.chunk import TableChunk
 from logger.store.split import time_metadata
-from logger.streams.plugin import Query, StreamPlugin, TableChunk, frame_slices, parse_basic
+from logger.streams.plugin import Query, StreamPlugin, frame_slices, parse_basic
 
 RAW_SCHEMA = pa.schema(
     [
@@ -27,7 +29,7 @@ RAW_SCHEMA = pa.schema(
 class RawPlugin(StreamPlugin):
     """Every message as it came, keyed by its capture key; filters on the key."""
 
-    id = 0
+    id = stream_id("raw")
     name = "raw"
 
     def encode(self, batch: MessageBatch) -> list[TableChunk]:

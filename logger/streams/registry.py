@@ -12,18 +12,19 @@ from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
 
 from logger.core.errors import PluginError
+from logger.core.stream_ids import BUILTIN_STREAMS, CUSTOM_MIN_ID
 from logger.streams.plugin import StreamPlugin
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "sdv_logger.streams"
 
-#: name → (id, "module:Class"); imported only when used.
-BUILTIN: dict[str, tuple[int, str]] = {
-    "raw": (0, "logger.streams.raw:RawPlugin"),
-    "spi": (1, "spi.plugin:SpiPlugin"),
-    "canp": (2, "canp.plugin:CanpPlugin"),
+#: name → "module:Class" of the built-in streams (ids in :data:`BUILTIN_STREAMS`); imported
+#: only when used.
+BUILTIN: dict[str, str] = {
+    "raw": "logger.streams.raw:RawPlugin",
+    "spi": "spi.plugin:SpiPlugin",
+    "canp": "canp.plugin:CanpPlugin",
 }
-CUSTOM_MIN_ID = 16
 
 
 def _load(target: str) -> type[StreamPlugin]:
@@ -42,8 +43,8 @@ class PluginRegistry:
 
     def __init__(self, eps: Iterable[EntryPoint] | None = None) -> None:
         self._by_name: dict[str, type[StreamPlugin]] = {}
-        self._lazy: dict[str, str] = {name: target for name, (_, target) in BUILTIN.items()}
-        self._ids: dict[int, str] = {pid: name for name, (pid, _) in BUILTIN.items()}
+        self._lazy: dict[str, str] = dict(BUILTIN)
+        self._ids: dict[int, str] = {pid: name for name, pid in BUILTIN_STREAMS.items()}
         self._eps = {
             ep.name: ep for ep in (entry_points(group=ENTRY_POINT_GROUP) if eps is None else eps)
         }

@@ -31,7 +31,8 @@ from logger.core.errors import Code, CommandError, ConfigError, PluginError, Sto
 from logger.core.message import MessageBatch
 from logger.query.answer import END_MARK, Answerer, StoreSource
 from logger.store import ParquetStore
-from logger.streams.plugin import FRAME_ROWS, QUARANTINE, QUARANTINE_SCHEMA, TableChunk, WriteHints
+from logger.store.chunk import TableChunk, WriteHints
+from logger.streams.plugin import FRAME_ROWS, QUARANTINE, QUARANTINE_SCHEMA
 from logger.streams.raw import RawPlugin
 
 T0 = 1_710_072_000_000_000_000  # 2024-03-10 12:00 UTC, ns

@@ -21,12 +21,12 @@ from hw.bus import (
     frame_bits,
     frame_bits_sum,
     frame_time,
-    load_percent,
     open_bus,
 )
 from hw.replay import ReplayBus
 from logger.core.config import BusConfig, parse_config
 from logger.core.errors import ConfigError
+from logger.gateway.bus_stats import load_percent
 
 
 def channel() -> str:

@@ -14,7 +14,8 @@ from logger.core.errors import Code, CommandError, ConfigError
 from logger.core.message import MessageBatch
 from logger.query.answer import END_MARK, Answerer, StoreSource
 from logger.store import ParquetStore
-from logger.streams.plugin import QUARANTINE, QUARANTINE_SCHEMA, TableChunk
+from logger.store.chunk import TableChunk
+from logger.streams.plugin import QUARANTINE, QUARANTINE_SCHEMA
 from logger.streams.registry import PluginRegistry
 from spi.catalog import catalog_from_dbc, write_catalog
 from spi.plugin import SPI, SpiPlugin, SpiQuery, spi_schema

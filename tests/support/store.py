@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from logger.core.config import EncryptionConfig, ParquetConfig
 from logger.store import ParquetStore, StoredFile
-from logger.streams.plugin import TableChunk
+from logger.store.chunk import TableChunk
 
 HOUR_NS = 3_600_000_000_000
 MINUTE_NS = 60_000_000_000

@@ -15,8 +15,8 @@ from canp.wire import encode_columns
 from logger.capture.ledger import LEDGER_KEY, digest, encode_ledger
 from logger.core.config import Config, ExchangeConfig, ParquetConfig
 from logger.core.message import MessageBatch
-from logger.service.service import file_metadata
 from logger.store import ParquetStore
+from logger.store.metadata import file_metadata
 from logger.streams.plugin import StreamPlugin
 from logger.streams.raw import RawPlugin
 from spi.plugin import SpiPlugin

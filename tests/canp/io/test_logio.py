@@ -25,17 +25,17 @@ from canp.io.importer import LogImporter, bus_name
 from canp.io.read import detect_format
 from canp.plugin import CanpPlugin
 from canp.schema import FRAMES, TIME_COLUMN, FrameColumns
+from logger.cli.answers import offline_source
 from logger.cli.main import main
-from logger.cli.query import offline_source
 from logger.core.config import Config, ExchangeConfig, ParquetConfig
 from logger.core.message import MessageBatch
 from logger.query.answer import Answerer
 from logger.query.channel import ChannelServer, QueryService
-from logger.service.service import file_metadata
+from logger.store.chunk import TableChunk
 from logger.store.layout import TIE_COLUMN
+from logger.store.metadata import file_metadata
 from logger.store.split import to_ns
 from logger.store.store import ParquetStore
-from logger.streams.plugin import TableChunk
 from logger.streams.raw import RawPlugin
 from tests.support.brokers import free_port
 

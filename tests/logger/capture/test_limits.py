@@ -17,7 +17,7 @@ from logger.core.config import (
 )
 from logger.core.errors import ConfigError
 from logger.core.message import MessageBatch
-from logger.streams.plugin import TableChunk
+from logger.store.chunk import TableChunk
 from logger.streams.raw import RawPlugin
 from logger.streams.registry import PluginRegistry
 from tests.support.brokers import MosquittoProcess, publish

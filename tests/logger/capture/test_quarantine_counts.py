@@ -12,7 +12,8 @@ import pyarrow as pa
 from canp.wire import encode_messages
 from logger.capture.quarantine_stats import MAX_KINDS, OTHER, QuarantineCounter, reason_kinds
 from logger.core.config import ExchangeConfig, RingbusConfig
-from logger.streams.plugin import TableChunk, quarantine_chunk
+from logger.store.chunk import TableChunk
+from logger.streams.plugin import quarantine_chunk
 from tests.support.brokers import MosquittoProcess, publish
 from tests.support.service import ALL, ask, running, service_config, wait_until
 

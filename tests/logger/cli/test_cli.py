@@ -22,8 +22,8 @@ from logger.core.config import (
     RingbusConfig,
 )
 from logger.core.message import MessageBatch
-from logger.service.service import file_metadata
 from logger.store.crypto import read_table
+from logger.store.metadata import file_metadata
 from logger.store.store import ParquetStore
 from logger.streams.raw import RawPlugin
 from tests.support.brokers import MosquittoProcess, numbered, publish

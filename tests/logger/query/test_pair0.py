@@ -12,12 +12,12 @@ import pyarrow as pa
 import pynng
 import pytest
 
+from logger.core.address import Address, parse_url
 from logger.core.config import parse_config
 from logger.core.errors import Code, ConfigError
 from logger.query.answer import END_MARK, end_frame, to_ipc
 from logger.query.channel import MAX_MESSAGE, ChannelServer, QueryService
 from logger.query.client import parse_end, read_frame
-from logger.query.pair0 import Address, parse_url
 from tests.support.brokers import free_port
 from tests.support.service import wait_until
 

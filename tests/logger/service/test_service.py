@@ -16,7 +16,7 @@ from logger.core.config import ExchangeConfig, RingbusConfig
 from logger.core.errors import Code
 from logger.core.message import MessageBatch
 from logger.service.service import Service
-from logger.streams.plugin import TableChunk
+from logger.store.chunk import TableChunk
 from logger.streams.raw import RawPlugin
 from logger.streams.registry import PluginRegistry
 from tests.support.brokers import BrokerAddress, MosquittoProcess, Subscriber, numbered, publish

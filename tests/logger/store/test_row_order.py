@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from logger.streams.plugin import TableChunk, WriteHints
+from logger.store.chunk import TableChunk, WriteHints
 from tests.support.store import BASE_NS, make_store, write_published
 
 

@@ -14,8 +14,8 @@ import pytest
 from logger.core.config import COMPRESSIONS, ParquetConfig
 from logger.core.errors import StoreError, StoreWriteError
 from logger.store import ParquetStore
+from logger.store.chunk import TableChunk, WriteHints
 from logger.store.layout import partition
-from logger.streams.plugin import TableChunk, WriteHints
 from tests.support.store import (
     BASE_METADATA,
     BASE_NS,

@@ -18,7 +18,8 @@ from logger.streams.registry import PluginRegistry
 PLUGIN_SOURCE = """
 from __future__ import annotations
 import pyarrow as pa
-from logger.streams.plugin import Query, StreamPlugin, TableChunk, parse_basic
+from logger.streams.plugin import Query, StreamPlugin, parse_basic
+from logger.store.chunk import TableChunk
 
 class UpperPlugin(StreamPlugin):
     id = 42
@@ -115,3 +116,14 @@ def test_raw_plugin_rows() -> None:
         PluginRegistry(eps=[]).get("bogus")
     query = plugin.parse_command("sync-0-1;limit=3")
     assert (query.table, query.time_column, query.limit) == ("raw", "key", 3)
+
+
+def test_built_in_streams_are_named_and_numbered_in_one_place() -> None:
+    from logger.core.stream_ids import BUILTIN_STREAMS  # noqa: PLC0415
+    from logger.streams.registry import BUILTIN  # noqa: PLC0415
+
+    assert set(BUILTIN) == set(BUILTIN_STREAMS)
+    registry = PluginRegistry()
+    for name, sid in BUILTIN_STREAMS.items():
+        assert registry.get(name).id == sid
+        assert registry.get(sid).name == name

@@ -1,59 +1,27 @@
+"""Signal names resolved against the catalog, and sample-and-hold alignment of messages sampled at
+different rates, checked against an obviously correct reference."""
+
 from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
 
-import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logger.core.command import Condition, parse_command
+from logger.core.command import Condition
 from logger.core.errors import Code, CommandError
 from logger.signals.query import (
     SignalRef,
     align,
-    answer_signals,
     catalog_of,
     filter_where,
     resolve,
     to_intervals,
 )
-
-MS = 1_000_000
-Value = float | None
-
-
-def table(ts_ms: Sequence[int], bus: str = "can0", **signals: Sequence[Value]) -> pa.Table:
-    cols: dict[str, pa.Array] = {
-        "ts": pa.array([t * MS for t in ts_ms], pa.int64()),
-        "bus": pa.array([bus] * len(ts_ms), pa.string()),
-    }
-    for name, values in signals.items():
-        cols[name] = pa.array(values, pa.float64())
-    return pa.table(cols)
-
-
-def drive() -> dict[str, pa.Table]:
-    """EngineSpeed every 10 ms, VehicleSpeed every 20 ms starting at 5 ms."""
-    return {
-        "EngineData": table(
-            [0, 10, 20, 30, 40, 50, 60, 70],
-            EngineSpeed=[1000, 2000, 4500, 5000, 4200, 3000, 4100, 4300],
-        ),
-        "Chassis": table([5, 25, 45, 65], VehicleSpeed=[10, 3, 2, 1]),
-    }
-
-
-def rows(t: pa.Table) -> list[tuple[object, ...]]:
-    cols = [t.column(i).to_pylist() for i in range(t.num_columns)]
-    return list(zip(*cols, strict=True))
-
-
-def refs_for(tables: Mapping[str, pa.Table], *names: str) -> list[SignalRef]:
-    return resolve(names, catalog_of(tables))
-
+from tests.support.signal_tables import MS, Value, drive, refs_for, rows, table
 
 # --------------------------------------------------------------------------- resolve
 
@@ -185,107 +153,6 @@ def test_preserves_value_types() -> None:
     got = align(tables, refs_for(tables, "gear", "name"), 0, 5)
     assert got.schema.field("gear").type == pa.int8()
     assert rows(got) == [(0, 1, "P"), (5, 1, "D")]
-
-
-# --------------------------------------------------------------------------- where / intervals
-
-
-def test_where_and_intervals() -> None:
-    tables = drive()
-    aligned = align(tables, refs_for(tables, "EngineSpeed", "VehicleSpeed"), 0, 70 * MS)
-    cond = (Condition("EngineSpeed", ">", 4000), Condition("VehicleSpeed", "<", 5))
-    mask = filter_where(aligned, cond)
-    assert [ts for ts, m in zip(aligned.column("ts").to_pylist(), mask, strict=True) if m] == [
-        t * MS for t in (25, 30, 40, 45, 60, 65, 70)
-    ]
-    iv = to_intervals(aligned, mask)
-    assert iv.column_names == ["start", "end", "rows", "duration_ns"]
-    assert rows(iv) == [(25 * MS, 45 * MS, 4, 20 * MS), (60 * MS, 70 * MS, 3, 10 * MS)]
-
-
-def test_nulls_never_match() -> None:
-    tables = drive()
-    aligned = align(tables, refs_for(tables, "VehicleSpeed", "EngineSpeed"), 0, 5 * MS)
-    for op in (">", ">=", "<", "<=", "=", "!="):
-        assert filter_where(aligned, [Condition("VehicleSpeed", op, 10)])[0] is np.False_
-    assert list(filter_where(aligned, [Condition("VehicleSpeed", "=", 10)])) == [False, True]
-
-
-def test_where_rejects_text_and_unaligned() -> None:
-    t = pa.table({"ts": pa.array([0], pa.int64()), "name": ["P"], "on": [True]})
-    aligned = align({"M": t}, resolve(["name", "on"], {"M": ["name", "on"]}), 0, 0)
-    assert list(filter_where(aligned, [Condition("on", "=", 1)])) == [True]
-    with pytest.raises(CommandError, match="not a number"):
-        filter_where(aligned, [Condition("name", ">", 1)])
-    with pytest.raises(CommandError, match="'x'"):
-        filter_where(aligned, [Condition("x", ">", 1)])
-
-
-def test_intervals_edges() -> None:
-    t = pa.table({"ts": pa.array([1, 2, 3, 4, 5], pa.int64())})
-    mk = np.array
-    assert rows(to_intervals(t, mk([True] * 5))) == [(1, 5, 5, 4)]
-    assert rows(to_intervals(t, mk([False] * 5))) == []
-    assert rows(to_intervals(t, mk([True, False, True, False, True]))) == [
-        (1, 1, 1, 0),
-        (3, 3, 1, 0),
-        (5, 5, 1, 0),
-    ]
-    assert to_intervals(t.slice(0, 0), mk([], dtype=bool)).num_rows == 0
-
-
-# --------------------------------------------------------------------------- answer_signals
-
-
-def test_answer_rows_and_intervals() -> None:
-    tables = drive()
-    base = "sync-0-70;sig=EngineSpeed,Chassis.VehicleSpeed;where=EngineSpeed>4000,VehicleSpeed<5"
-    got = answer_signals(tables, parse_command(base))
-    assert got.column_names == ["ts", "EngineSpeed", "Chassis.VehicleSpeed"]
-    assert got.column("ts").to_pylist() == [t * MS for t in (25, 30, 40, 45, 60, 65, 70)]
-    iv = answer_signals(tables, parse_command(base + ";out=intervals"))
-    assert rows(iv) == [(25 * MS, 45 * MS, 4, 20 * MS), (60 * MS, 70 * MS, 3, 10 * MS)]
-    iv = answer_signals(tables, parse_command(base + ";out=intervals;limit=1"))
-    assert rows(iv) == [(25 * MS, 45 * MS, 4, 20 * MS)]
-    got = answer_signals(tables, parse_command(base + ";limit=2"))
-    assert rows(got) == [(25 * MS, 4500.0, 3.0), (30 * MS, 5000.0, 3.0)]
-    assert answer_signals(tables, parse_command(base + ";limit=0")).num_rows == 0
-
-
-def test_answer_without_sig_outputs_where_signals() -> None:
-    tables = drive()
-    got = answer_signals(tables, parse_command("sync-0-50;where=VehicleSpeed<5"))
-    assert rows(got) == [(25 * MS, 3.0), (45 * MS, 2.0)]
-
-
-def test_answer_sig_without_where_and_inclusive_end_ms() -> None:
-    tables = drive()
-    got = answer_signals(tables, parse_command("sync-10-20;sig=VehicleSpeed"))
-    # the where-less query still samples only the messages of the requested signals
-    assert rows(got) == []
-    got = answer_signals(tables, parse_command("sync-5-25;sig=VehicleSpeed"))
-    assert rows(got) == [(5 * MS, 10.0), (25 * MS, 3.0)]
-
-
-def test_answer_bus_filter() -> None:
-    tables = {
-        "EngineData": pa.concat_tables(
-            [table([0, 10], "can0", EngineSpeed=[1, 2]), table([5], "can1", EngineSpeed=[99])]
-        )
-    }
-    got = answer_signals(tables, parse_command("sync-0-10;bus=can0;sig=EngineSpeed"))
-    assert rows(got) == [(0, 1.0), (10 * MS, 2.0)]
-
-
-def test_answer_errors() -> None:
-    tables = {**drive(), "Other": table([0], EngineSpeed=[1])}
-    with pytest.raises(CommandError, match=r"EngineData\.EngineSpeed, Other\.EngineSpeed") as e:
-        answer_signals(tables, parse_command("sync-0-70;where=EngineSpeed>1"))
-    assert e.value.disk == Code.BAD_COMMAND
-    with pytest.raises(CommandError, match="needs sig= or where="):
-        answer_signals(tables, parse_command("sync-0-70;bus=can0"))
-    with pytest.raises(CommandError, match="VehicleSpd"):
-        answer_signals(tables, parse_command("sync-0-70;sig=VehicleSpd"))
 
 
 # --------------------------------------------------------------------------- property test

@@ -1,6 +1,7 @@
-"""The signal engine's fast path (:func:`answer_signals`: conditions on each message's rows, values
-gathered only where answered) against the general one (:func:`align` → :func:`filter_where` →
-:func:`to_intervals`), which test_signals_query checks against an obviously correct reference."""
+"""``where=`` conditions and intervals, the rows and intervals :func:`answer_signals` gives, and its
+fast path (conditions on each message's rows, values gathered only where answered) against the
+general one (:func:`align` → :func:`filter_where` → :func:`to_intervals`), which test_alignment
+checks against an obviously correct reference."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logger.core.command import Command, parse_command
-from logger.core.errors import CommandError
+from logger.core.command import Command, Condition, parse_command
+from logger.core.errors import Code, CommandError
 from logger.signals.query import (
     align,
     answer_signals,
@@ -24,8 +25,109 @@ from logger.signals.query import (
     signal_columns,
     to_intervals,
 )
+from tests.support.signal_tables import MS, drive, refs_for, rows, table
 
-MS = 1_000_000
+# --------------------------------------------------------------------------- where / intervals
+
+
+def test_where_and_intervals() -> None:
+    tables = drive()
+    aligned = align(tables, refs_for(tables, "EngineSpeed", "VehicleSpeed"), 0, 70 * MS)
+    cond = (Condition("EngineSpeed", ">", 4000), Condition("VehicleSpeed", "<", 5))
+    mask = filter_where(aligned, cond)
+    assert [ts for ts, m in zip(aligned.column("ts").to_pylist(), mask, strict=True) if m] == [
+        t * MS for t in (25, 30, 40, 45, 60, 65, 70)
+    ]
+    iv = to_intervals(aligned, mask)
+    assert iv.column_names == ["start", "end", "rows", "duration_ns"]
+    assert rows(iv) == [(25 * MS, 45 * MS, 4, 20 * MS), (60 * MS, 70 * MS, 3, 10 * MS)]
+
+
+def test_nulls_never_match() -> None:
+    tables = drive()
+    aligned = align(tables, refs_for(tables, "VehicleSpeed", "EngineSpeed"), 0, 5 * MS)
+    for op in (">", ">=", "<", "<=", "=", "!="):
+        assert filter_where(aligned, [Condition("VehicleSpeed", op, 10)])[0] is np.False_
+    assert list(filter_where(aligned, [Condition("VehicleSpeed", "=", 10)])) == [False, True]
+
+
+def test_where_rejects_text_and_unaligned() -> None:
+    t = pa.table({"ts": pa.array([0], pa.int64()), "name": ["P"], "on": [True]})
+    aligned = align({"M": t}, resolve(["name", "on"], {"M": ["name", "on"]}), 0, 0)
+    assert list(filter_where(aligned, [Condition("on", "=", 1)])) == [True]
+    with pytest.raises(CommandError, match="not a number"):
+        filter_where(aligned, [Condition("name", ">", 1)])
+    with pytest.raises(CommandError, match="'x'"):
+        filter_where(aligned, [Condition("x", ">", 1)])
+
+
+def test_intervals_edges() -> None:
+    t = pa.table({"ts": pa.array([1, 2, 3, 4, 5], pa.int64())})
+    mk = np.array
+    assert rows(to_intervals(t, mk([True] * 5))) == [(1, 5, 5, 4)]
+    assert rows(to_intervals(t, mk([False] * 5))) == []
+    assert rows(to_intervals(t, mk([True, False, True, False, True]))) == [
+        (1, 1, 1, 0),
+        (3, 3, 1, 0),
+        (5, 5, 1, 0),
+    ]
+    assert to_intervals(t.slice(0, 0), mk([], dtype=bool)).num_rows == 0
+
+
+# --------------------------------------------------------------------------- answer_signals
+
+
+def test_answer_rows_and_intervals() -> None:
+    tables = drive()
+    base = "sync-0-70;sig=EngineSpeed,Chassis.VehicleSpeed;where=EngineSpeed>4000,VehicleSpeed<5"
+    got = answer_signals(tables, parse_command(base))
+    assert got.column_names == ["ts", "EngineSpeed", "Chassis.VehicleSpeed"]
+    assert got.column("ts").to_pylist() == [t * MS for t in (25, 30, 40, 45, 60, 65, 70)]
+    iv = answer_signals(tables, parse_command(base + ";out=intervals"))
+    assert rows(iv) == [(25 * MS, 45 * MS, 4, 20 * MS), (60 * MS, 70 * MS, 3, 10 * MS)]
+    iv = answer_signals(tables, parse_command(base + ";out=intervals;limit=1"))
+    assert rows(iv) == [(25 * MS, 45 * MS, 4, 20 * MS)]
+    got = answer_signals(tables, parse_command(base + ";limit=2"))
+    assert rows(got) == [(25 * MS, 4500.0, 3.0), (30 * MS, 5000.0, 3.0)]
+    assert answer_signals(tables, parse_command(base + ";limit=0")).num_rows == 0
+
+
+def test_answer_without_sig_outputs_where_signals() -> None:
+    tables = drive()
+    got = answer_signals(tables, parse_command("sync-0-50;where=VehicleSpeed<5"))
+    assert rows(got) == [(25 * MS, 3.0), (45 * MS, 2.0)]
+
+
+def test_answer_sig_without_where_and_inclusive_end_ms() -> None:
+    tables = drive()
+    got = answer_signals(tables, parse_command("sync-10-20;sig=VehicleSpeed"))
+    # the where-less query still samples only the messages of the requested signals
+    assert rows(got) == []
+    got = answer_signals(tables, parse_command("sync-5-25;sig=VehicleSpeed"))
+    assert rows(got) == [(5 * MS, 10.0), (25 * MS, 3.0)]
+
+
+def test_answer_bus_filter() -> None:
+    tables = {
+        "EngineData": pa.concat_tables(
+            [table([0, 10], "can0", EngineSpeed=[1, 2]), table([5], "can1", EngineSpeed=[99])]
+        )
+    }
+    got = answer_signals(tables, parse_command("sync-0-10;bus=can0;sig=EngineSpeed"))
+    assert rows(got) == [(0, 1.0), (10 * MS, 2.0)]
+
+
+def test_answer_errors() -> None:
+    tables = {**drive(), "Other": table([0], EngineSpeed=[1])}
+    with pytest.raises(CommandError, match=r"EngineData\.EngineSpeed, Other\.EngineSpeed") as e:
+        answer_signals(tables, parse_command("sync-0-70;where=EngineSpeed>1"))
+    assert e.value.disk == Code.BAD_COMMAND
+    with pytest.raises(CommandError, match="needs sig= or where="):
+        answer_signals(tables, parse_command("sync-0-70;bus=can0"))
+    with pytest.raises(CommandError, match="VehicleSpd"):
+        answer_signals(tables, parse_command("sync-0-70;sig=VehicleSpd"))
+
+
 MESSAGES = ("M1", "M2", "M3")
 SIGNALS = ("x", "n", "b", "s")
 
@@ -93,8 +195,10 @@ def build(
     data: Mapping[str, list[tuple[int, str, float | None, int | None, bool | None, str]]],
 ) -> dict[str, pa.Table]:
     tables: dict[str, pa.Table] = {}
-    for msg, rows in data.items():
-        ts, bus, x, n, b, s = (list(c) for c in zip(*rows, strict=True)) if rows else ([],) * 6
+    for msg, message_rows in data.items():
+        ts, bus, x, n, b, s = (
+            (list(c) for c in zip(*message_rows, strict=True)) if message_rows else ([],) * 6
+        )
         tables[msg] = pa.table(
             {
                 "ts": pa.array([t * MS for t in ts], pa.int64()),

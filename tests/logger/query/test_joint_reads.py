@@ -1,8 +1,11 @@
-"""How joint (signal) queries read their tables: only the columns the plugin names, and pieces
-concatenated without sorting when they do not overlap. Every answer must equal the general
-path's (all columns, :func:`merge_in_time` over the pieces)."""
+"""Reading tables together: parts merged in global time order, joint tables read over
+[start - lead, end] and answered at once, with only the columns the plugin names, and pieces
+concatenated without sorting when they do not overlap (every answer equal to the general path's)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
 
 import can
 import numpy as np
@@ -13,14 +16,103 @@ from hypothesis import strategies as st
 
 from canp.plugin import CanpPlugin, signal_table
 from canp.wire import encode_messages
+from logger.core.command import parse_command
 from logger.core.config import ExchangeConfig, ParquetConfig
+from logger.core.errors import Code
 from logger.core.message import MessageBatch
 from logger.query import answer as query_module
 from logger.query.answer import Answerer, Part, StoreSource, joint_table, merge_in_time
 from logger.query.client import parse_end, read_frame
 from logger.service.demo import demo_dbc
+from logger.store.chunk import TableChunk
 from logger.store.layout import StoredFile
 from logger.store.store import ParquetStore
+from logger.streams.plugin import Query
+from logger.streams.raw import RawPlugin
+
+
+def part(times: list[int]) -> Part:
+    table = pa.table(
+        {"ts": pa.array(sorted(times), pa.int64()), "v": pa.array(sorted(times), pa.int64())}
+    )
+    return Part(min(times), lambda: table)
+
+
+def counting(inner: Part, index: int, loaded: list[int]) -> Part:
+    def load() -> pa.Table | None:
+        loaded.append(index)
+        return inner.load()
+
+    return Part(inner.low, load)
+
+
+def test_overlapping_parts_come_out_in_global_time_order_as_early_as_possible() -> None:
+    loaded: list[int] = []
+    rng = np.random.default_rng(1)
+    parts = []
+    for i in range(6):  # bus-like batches that overlap their neighbours in time
+        times = (i * 100 + rng.integers(0, 250, 50)).tolist()
+        parts.append(counting(part(times), i, loaded))
+    chunks = []
+    for chunk in merge_in_time(list(reversed(parts)), "ts"):
+        chunks.append((len(loaded), chunk.column("ts").to_pylist()))
+    out = [t for _, c in chunks for t in c]
+    expected = sorted(
+        t for p in parts for t in (p.load() or pa.table({"ts": []})).column("ts").to_pylist()
+    )
+    assert out == expected
+    assert len(chunks) > 1 and chunks[0][0] < len(parts)  # rows leave before every part is loaded
+
+
+def test_empty_and_missing_parts() -> None:
+    assert list(merge_in_time([], "ts")) == []
+    assert list(merge_in_time([Part(5, lambda: None)], "ts")) == []
+    [only] = merge_in_time([Part(5, lambda: None), part([7, 6])], "ts")
+    assert only.column("ts").to_pylist() == [6, 7]
+
+
+MS = 1_000_000
+
+
+class TwoTables(RawPlugin):
+    id = 44
+    name = "two"
+
+    def parse_command(self, text: str) -> Query:
+        return Query(parse_command(text), "a", "ts", None, joint_tables=("a", "b"), lead_ns=5 * MS)
+
+    def answer_joint(self, tables: Mapping[str, pa.Table], query: Query) -> pa.Table:
+        return pa.table(
+            {name: [str(t.column("ts").to_pylist())] for name, t in sorted(tables.items())}
+        )
+
+
+def test_joint_tables_are_read_with_lead_in_and_answered_at_once(tmp_path: Path) -> None:
+    store = ParquetStore(ParquetConfig(dir=tmp_path), "x", {})
+    store.recover()
+    for first in (0, 100):  # two batches, each writing both tables
+        chunks = [
+            TableChunk(
+                name,
+                pa.table(
+                    {"ts": pa.array([(first + k) * MS for k in range(0, 50, 10)], pa.int64())}
+                ),
+                "ts",
+            )
+            for name in ("a", "b")
+        ]
+        store.publish(store.write(chunks))
+    plugin = TwoTables(ExchangeConfig(name="x", stream="two"))
+    frames = list(
+        Answerer(StoreSource("x", plugin, store)).answer(plugin.parse_command("sync-35-120"))
+    )
+    assert parse_end(frames[-1])[:2] == (Code.OK, Code.NONE)
+    table = read_frame(frames[0])
+    expected = str([30 * MS, 40 * MS, 100 * MS, 110 * MS, 120 * MS])  # 30 ms: the 5 ms lead-in
+    assert table.column("a").to_pylist() == [expected] and table.column("b").to_pylist() == [
+        expected
+    ]
+
 
 MS = 1_000_000
 T0_MS = 1_700_000_000_000
