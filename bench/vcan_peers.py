@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from hw.socketcan_socket import SO_RCVBUFFORCE, kernel_drops, queued_bytes
 from hw.testbed.canutils import Candump
-from logger.cli import main as cli
+from logger.cli import app as cli
 from logger.core.config import BusConfig, Config, ExchangeConfig, RingbusConfig
 from logger.service.service import Service
 from tests.support.brokers import MosquittoProcess

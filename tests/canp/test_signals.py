@@ -19,7 +19,7 @@ from canp.schema import FRAMES
 from canp.wire import encode_messages
 from dbc.load import database_identity, load_database
 from hw.simulate import Simulator, load_dbc
-from logger.cli.main import main
+from logger.cli.app import main
 from logger.core.config import ExchangeConfig, ParquetConfig
 from logger.core.errors import Code, CommandError
 from logger.core.message import MessageBatch

@@ -33,7 +33,7 @@ from hw.simulate import (
     load_dbc,
     raw_limits,
 )
-from logger.cli.main import main
+from logger.cli.app import main
 from logger.cli.simulate import parse_bus_spec
 from logger.core.errors import ConfigError
 
@@ -488,7 +488,7 @@ def test_bus_specs() -> None:
 
 
 def sdvlog(*args: str) -> list[str]:
-    return [sys.executable, "-m", "logger.cli.main", *args]
+    return [sys.executable, "-m", "logger.cli.app", *args]
 
 
 def test_cli_runs_for_a_second_and_prints_a_summary() -> None:

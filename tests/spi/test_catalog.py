@@ -9,7 +9,7 @@ import cantools
 import pytest
 from cantools.database.can import Database
 
-from logger.cli.main import main
+from logger.cli.app import main
 from logger.core.errors import ConfigError
 from spi.catalog import (
     Catalog,

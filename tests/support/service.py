@@ -97,7 +97,7 @@ def captured(service: Service, count: int, exchange: str = "raw") -> None:
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     """``sdvlog ARGS...`` in a child process (text output captured; 120 s at most)."""
     return subprocess.run(
-        [sys.executable, "-m", "logger.cli.main", *args],
+        [sys.executable, "-m", "logger.cli.app", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -112,7 +112,7 @@ class ServiceProcess:
         self.subscribed = threading.Event()
         self.log: list[str] = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "logger.cli.main", "run", "-c", str(config)],
+            [sys.executable, "-m", "logger.cli.app", "run", "-c", str(config)],
             stderr=subprocess.PIPE,
             text=True,
         )

@@ -26,7 +26,7 @@ from canp.io.read import detect_format
 from canp.plugin import CanpPlugin
 from canp.schema import FRAMES, TIME_COLUMN, FrameColumns
 from logger.cli.answers import offline_source
-from logger.cli.main import main
+from logger.cli.app import main
 from logger.core.config import Config, ExchangeConfig, ParquetConfig
 from logger.core.message import MessageBatch
 from logger.query.answer import Answerer

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hw.testbed.canutils import Candump
-from logger.cli import main as cli
+from logger.cli import app as cli
 from logger.core.config import BusConfig, Config, ExchangeConfig, RingbusConfig
 from logger.gateway.bus_stats import BusStats
 from logger.gateway.gateway import Gateway

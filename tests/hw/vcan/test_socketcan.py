@@ -30,7 +30,7 @@ from hw.testbed.canutils import (
     read_candump_log,
     stored_frames,
 )
-from logger.cli import main as cli
+from logger.cli import app as cli
 from logger.gateway.bus_stats import DOWN, READING
 from tests.hw.vcan.capture import (
     WAIT_S,

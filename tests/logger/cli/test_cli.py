@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from logger.cli.main import main
+from logger.cli.app import main
 from logger.core.config import (
     Config,
     EncryptionConfig,
