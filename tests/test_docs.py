@@ -13,13 +13,6 @@ ARCHITECTURE = ROOT / "docs" / "ARCHITECTURE.md"
 PACKAGES = ("logger", "canp", "hw", "spi", "dbc", "bench")
 
 #: Paths the docs name ahead of a move that is under way; remove each once it exists.
-MOVING = frozenset(
-    {
-        "logger/core/address.py",  # parse_url, from logger/query/pair0.py
-        "logger/store/chunk.py",  # TableChunk, WriteHints, in_time_order, from logger/streams/plugin.py
-        "logger/store/metadata.py",  # file_metadata, from logger/service/service.py
-    }
-)
 
 _PATH = re.compile(rf"(?<![\w./-])((?:{'|'.join(PACKAGES)})/(?:[\w.-]+/?)*)")
 _MODULE = re.compile(r"\bpython -m ([\w.]+)")
@@ -52,7 +45,7 @@ def _module_exists(module: str) -> bool:
 def test_architecture_names_only_paths_that_exist() -> None:
     named = _paths(ARCHITECTURE.read_text(encoding="utf-8"))
     assert len(named) > 30, sorted(named)  # the map names modules, not just packages
-    missing = sorted(p for p in named - MOVING if not _exists(p))
+    missing = sorted(p for p in named if not _exists(p))
     assert not missing, f"docs/ARCHITECTURE.md names paths that do not exist: {missing}"
     short = sorted(set(_SHORT.findall(ARCHITECTURE.read_text(encoding="utf-8"))))
     assert not short, f"docs/ARCHITECTURE.md: give files as paths from the root: {short}"
@@ -61,7 +54,7 @@ def test_architecture_names_only_paths_that_exist() -> None:
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_python_files_named_in_the_docs_exist(doc: Path) -> None:
     named = {p for p in _paths(doc.read_text(encoding="utf-8")) if p.endswith(".py")}
-    missing = sorted(p for p in named - MOVING if not _exists(p))
+    missing = sorted(p for p in named if not _exists(p))
     assert not missing, f"{doc.name} names files that do not exist: {missing}"
 
 
