@@ -60,7 +60,7 @@ SOURCE_COLUMN = "source"
 UPDATED_COLUMN = "updated"
 BASE_COLUMNS = (TIME_COLUMN, SOURCE_COLUMN, UPDATED_COLUMN)
 SELECTORS = frozenset({"sig", "limit"})
-LATER_SELECTORS = frozenset({"msg", "where", "out"})
+CANP_ONLY_SELECTORS = frozenset({"msg", "where", "out"})
 SPI_HINTS = WriteHints(column_encoding=MappingProxyType({TIME_COLUMN: "DELTA_BINARY_PACKED"}))
 _MAX_LISTED = 5
 
@@ -240,12 +240,12 @@ class SpiPlugin(StreamPlugin):
     # ---- queries ---------------------------------------------------------------------------
 
     def parse_command(self, text: str) -> Query:
-        cmd, limit = parse_basic(text, SELECTORS | LATER_SELECTORS)
-        later = [name for name, _ in cmd.selectors if name in LATER_SELECTORS]
-        if later:
+        cmd, limit = parse_basic(text, SELECTORS | CANP_ONLY_SELECTORS)
+        unanswered = [name for name, _ in cmd.selectors if name in CANP_ONLY_SELECTORS]
+        if unanswered:
             raise CommandError(
-                f"selector {later[0]}= is not supported yet: signal-range queries come with "
-                "the query engine; this stream answers sig= and limit="
+                f"selector {unanswered[0]}= is not answered by the SPI stream (signal-range "
+                "questions are answered by CANP exchanges); this stream answers sig= and limit="
             )
         chosen: list[str] = []
         for name in cmd.sigs:

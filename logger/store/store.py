@@ -8,7 +8,7 @@ Typical use::
     store.publish(files)                     # visible to files() / read() / retention
     with store.lease(store.files("frames", t0, t1)) as held:
         tables = [store.read(f, "ts", t0, t1) for f in held]
-    store.enforce_retention(lambda f: upload_still_needs(f))
+    store.enforce_retention(lambda f: f in still_needed)   # never deletes a protected file
 """
 
 from __future__ import annotations
