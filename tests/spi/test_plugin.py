@@ -175,9 +175,9 @@ def test_parse_command(plugin: SpiPlugin) -> None:
     for text, message in [
         ("sync-0-1;sig=Nope", "unknown signal 'Nope'"),
         ("sync-0-1;sig=EngineData.Gear", "unknown signal 'EngineData.Gear'"),
-        ("sync-0-1;msg=EngineData", "query engine"),
-        ("sync-0-1;where=Gear>3", "query engine"),
-        ("sync-0-1;out=intervals", "query engine"),
+        ("sync-0-1;msg=EngineData", "not answered by the SPI stream"),
+        ("sync-0-1;where=Gear>3", "not answered by the SPI stream"),
+        ("sync-0-1;out=intervals", "not answered by the SPI stream"),
         ("sync-0-1;bus=can0", "bus="),
         ("sync-0-1;id=0x100", "id="),
     ]:
