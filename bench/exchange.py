@@ -269,7 +269,7 @@ def pipeline(tmp: Path, w: Workload, profile: Path | None = None) -> PipelineRun
     finally:
         if profiler is not None:
             profiler.stop()
-        writer.close(timeout=60)
+        writer.stop(timeout=60)
     problems = []
     c = writer.counters
     if c.encode_errors or c.write_errors or plugin.quarantined:

@@ -66,6 +66,7 @@ class BatchWriter:
         self._bytes = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.unwritten = 0  # batches left unwritten when stopped
         self._error_log = BurstLogger(log, f"{name}: cannot write batch, will retry")
 
     # ---- BatchSink (called by the Ringbus, lock held for submit/unacked) -----------------
@@ -105,11 +106,24 @@ class BatchWriter:
 
     # ---- thread ---------------------------------------------------------------------------
     def start(self) -> None:
+        """Start the writer thread (idempotent)."""
+        if self._thread is not None:
+            return
         self._thread = threading.Thread(target=self._run, name=f"{self.name}-writer", daemon=True)
         self._thread.start()
 
-    def close(self, timeout: float | None = None) -> int:
-        """Write what is pending (giving up on a write that keeps failing), stop; returns what is left."""
+    def stats(self) -> dict[str, object]:
+        """What the writer stored, quarantined and holds."""
+        return {
+            "writer": vars(self.counters).copy(),
+            "quarantined": self.quarantined.as_dict(),
+            "backlog_batches": self.backlog,
+            "unwritten_batches": self.unwritten,
+        }
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Write what is pending (giving up on a write that keeps failing), stop. Batches left
+        unwritten (``unwritten`` in :meth:`stats`) were not acknowledged: QoS 1 brings them again."""
         with self._cond:
             self._stop.set()
             self._cond.notify_all()
@@ -123,7 +137,7 @@ class BatchWriter:
                 self.name,
                 left,
             )
-        return left
+        self.unwritten = left
 
     def _run(self) -> None:
         while True:

@@ -299,7 +299,7 @@ class Ringbus:
                 count,
             )
 
-    def snapshot(self) -> MessageBatch:
+    def contents(self) -> MessageBatch:
         """The buffered messages (lock must be held by the caller)."""
         return MessageBatch(
             np.array(self._keys, np.int64), list(self._topics), self._payloads.view()
@@ -309,16 +309,26 @@ class Ringbus:
         with self._cond:
             return self._hand(reason)
 
+    def stats(self) -> dict[str, object]:
+        """The ring's counters, how many messages it holds and their bytes."""
+        with self._cond:
+            return {**self.counters.as_dict(), "size": len(self._keys), "held_bytes": self._bytes}
+
     # ---- age flushing -------------------------------------------------------------------
     def start(self) -> None:
+        """Start flushing by age (idempotent)."""
+        if self._thread is not None:
+            return
         self._thread = threading.Thread(
             target=self._age_loop, name=f"{self._name}-age", daemon=True
         )
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop age flushing and hand over whatever is buffered (shutdown flush)."""
+        """Stop age flushing and hand over whatever is buffered (shutdown flush); idempotent."""
         with self._cond:
+            if self._stopped:
+                return
             self._stopping = True
             self._cond.notify_all()
         if self._thread is not None:

@@ -51,3 +51,12 @@ def keep_pandas_unloaded() -> bool:
     finally:
         sys.meta_path.remove(refuse)
     return "pandas" not in sys.modules
+
+
+def mqtt_topic_bytes(msg: object) -> bytes:
+    """The raw topic bytes of a paho ``MQTTMessage`` (checked against paho-mqtt 2.2.0: ``_topic``), for a topic
+    that is not valid UTF-8, where paho's ``topic`` property raises UnicodeDecodeError."""
+    raw = getattr(msg, "_topic", None)
+    if not isinstance(raw, bytes | bytearray):
+        raise TypeError(f"{type(msg).__name__} keeps no raw topic bytes (_topic)")
+    return bytes(raw)

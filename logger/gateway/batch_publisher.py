@@ -36,6 +36,8 @@ _log = logging.getLogger(__name__)
 MAX_INFLIGHT = 1024
 """Messages handed to paho and not yet confirmed (paho's ``max_inflight_messages`` too)."""
 _JOIN_S = 15.0
+STOP_TIMEOUT_S = 10.0
+"""How long :meth:`BatchPublisher.stop` waits for the broker to confirm what is queued."""
 
 
 class BatchPublisher:
@@ -85,6 +87,8 @@ class BatchPublisher:
         Raises :class:`BrokerError` for broker settings that cannot work, before any thread starts;
         a broker that is merely not there yet is retried in the background.
         """
+        if self._client is not None:
+            return
         client = make_client(
             self.broker,
             self.client_id,
@@ -105,12 +109,14 @@ class BatchPublisher:
         for thread in self._threads:
             thread.start()
 
-    def stop(self, timeout: float) -> None:
-        """Publish what is queued, then disconnect.
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Publish what is queued, then disconnect; idempotent.
 
         Waits up to ``timeout`` seconds for the broker to confirm every batch, if it is connected;
         frames still held after that are counted as ``lost`` and logged.
         """
+        if not self._threads or self._abandon:
+            return
         with self._cond:
             self._closing = True
             if self._connected:
@@ -143,6 +149,15 @@ class BatchPublisher:
     @property
     def connected(self) -> bool:
         return self._connected
+
+    def stats(self) -> dict[str, object]:
+        """Whether the broker is connected, and the batches queued and awaiting confirmation."""
+        with self._cond:
+            return {
+                "connected": self._connected,
+                "queued_batches": len(self._queue),
+                "outstanding_batches": len(self._outstanding),
+            }
 
     # ---- the queue ------------------------------------------------------------------------
     def enqueue(self, batch: Batch) -> None:

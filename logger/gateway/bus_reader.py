@@ -50,6 +50,8 @@ from logger.gateway.bus_stats import (
 )
 
 _log = logging.getLogger(__name__)
+_JOIN_S = 15.0
+"""How long :meth:`BusReader.stop` waits for the reader thread to end."""
 
 POLL_S = 0.1
 """Longest a reader waits in ``recv`` (how soon it notices ``stop``)."""
@@ -164,6 +166,23 @@ class BusReader:
         self.state = state
         self.reading.set()
         self._notify()
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start reading (after :meth:`open_first`); idempotent."""
+        if not self.thread.is_alive() and not self._stop.is_set():
+            self.thread.start()
+
+    def stop(self, timeout: float = _JOIN_S) -> None:
+        """End reading: the reader queues its last batch and closes its bus. ``stop`` is the
+        event every reader of the gateway shares; the gateway sets it once for all of them."""
+        self._stop.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout)
+            if self.thread.is_alive():
+                _log.warning("%s: the reader did not end within %g s", self.where, timeout)
+        elif self.thread.ident is None:  # never started: close what open_first opened
+            self.close()
 
     def close(self) -> None:
         """Close the bus, if it is open (a driver failing to close is logged, not raised)."""
@@ -366,8 +385,9 @@ class BusReader:
         self.last_gap_s = gap
         _log.warning("%s: frames again after %.3f s without frames", self.where, gap)
 
-    def snapshot(self, now: float) -> BusStats:
-        fps, load = self.rates.current(now)
+    def stats(self, now: float | None = None) -> BusStats:
+        """The bus's counters; rates over the window ending at ``now`` (monotonic; default now)."""
+        fps, load = self.rates.current(time.monotonic() if now is None else now)
         drop = self._socket_reader.last_drop if self._socket_reader is not None else None
         return BusStats(
             name=self.name,

@@ -36,7 +36,7 @@ from paho.mqtt.enums import MQTTProtocolVersion
 
 from logger.core.config import Config
 from logger.core.errors import BrokerError, ConfigError, SdvLoggerError
-from logger.gateway.batch_publisher import BatchPublisher
+from logger.gateway.batch_publisher import STOP_TIMEOUT_S, BatchPublisher
 from logger.gateway.bus_batch import Batch
 from logger.gateway.bus_reader import BusReader
 from logger.gateway.bus_stats import (
@@ -49,12 +49,9 @@ from logger.mqtt.client import publish_topic
 
 _log = logging.getLogger(__name__)
 
-STOP_TIMEOUT_S = 10.0
 READING_S = 60.0
 """Longest :meth:`Gateway.start` waits for the buses to be read (a drain process starting)."""
-"""How long :meth:`Gateway.stop` waits for the broker to confirm what the gateway holds."""
 _RECHECK_S = 0.5
-_JOIN_S = 15.0
 
 
 class Gateway:
@@ -130,13 +127,13 @@ class Gateway:
             self._publisher.start()
         except SdvLoggerError:
             for reader in self._readers:
-                reader.close()
+                reader.stop()
             self._stopped = True
             raise
         if self._spi is not None:
             self._spi.start()
         for reader in self._readers:
-            reader.thread.start()
+            reader.start()
         deadline = time.monotonic() + READING_S
         for reader in self._readers:  # a socketcan bus: its drain is up
             if not reader.reading.wait(max(0.0, deadline - time.monotonic())):
@@ -161,11 +158,9 @@ class Gateway:
         if not self._started or self._stopped:
             return
         self._stopped = True
-        self._stop_reading.set()
+        self._stop_reading.set()  # every reader at once; each queues its last batch, closes its bus
         for reader in self._readers:
-            reader.thread.join(_JOIN_S)  # each queues its last batch and closes its bus
-            if reader.thread.is_alive():
-                _log.warning("%s: the reader did not end within %g s", reader.where, _JOIN_S)
+            reader.stop()
         if self._spi is not None:
             self._spi.stop()  # decodes the readers' last batches and queues its last ones
         self._publisher.stop(timeout)
@@ -187,7 +182,7 @@ class Gateway:
 
     def _stats_locked(self) -> GatewayStats:
         now = time.monotonic()
-        buses = {r.name: r.snapshot(now) for r in self._readers}
+        buses = {r.name: r.stats(now) for r in self._readers}
         if self._spi is not None:
             return SpiGatewayStats(self._publisher.connected, buses, self._spi.stats())
         return GatewayStats(self._publisher.connected, buses)

@@ -165,7 +165,7 @@ class _Bus:
         self.batches += 1
         self.records += records
 
-    def snapshot(self) -> SpiStats:
+    def stats(self) -> SpiStats:
         return SpiStats(self.batches, self.records, self.undecodable, self.dropped)
 
 
@@ -211,7 +211,8 @@ class SpiPublisher:
 
     # ---- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
-        self.thread.start()
+        if not self.thread.is_alive() and not self._stopping:
+            self.thread.start()
 
     def stop(self) -> None:
         """Decode and publish what is left, then end the thread (the readers have ended)."""
@@ -222,7 +223,7 @@ class SpiPublisher:
             self.thread.join(_JOIN_S)
 
     def stats(self) -> dict[str, SpiStats]:
-        return {name: bus.snapshot() for name, bus in self._buses.items()}
+        return {name: bus.stats() for name, bus in self._buses.items()}
 
     # ---- the SPI thread -------------------------------------------------------------------
     def _run(self) -> None:

@@ -151,9 +151,10 @@ class EmbeddedBroker:
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
-        """Start the broker; raise :class:`BrokerError` when the port is taken or it fails."""
+        """Start the broker (idempotent); raise :class:`BrokerError` when the port is taken or it
+        fails."""
         if self.running:
-            raise BrokerError(f"embedded broker already running on {self.url}")
+            return
         _quiet_library_logging()
         tries = _PICK_PORT_TRIES if self._requested_port == 0 else 1
         for attempt in range(1, tries + 1):
@@ -210,6 +211,9 @@ class EmbeddedBroker:
         if run.error is not None:
             raise BrokerError(f"embedded broker failed while stopping: {run.error}") from run.error
         _log.info("embedded MQTT broker on %s:%s stopped", self._host, self._port)
+
+    def stats(self) -> dict[str, object]:
+        return {"running": self.running, "port": self._port}
 
     def __enter__(self) -> EmbeddedBroker:
         self.start()

@@ -132,6 +132,9 @@ class ChannelServer:
         return 0 if self._listener is None else self._listener.port
 
     def start(self) -> None:
+        """Listen and answer in the background (idempotent)."""
+        if self._thread is not None:
+            return
         try:
             self._listener = Listener(self.url)
         except (OSError, ValueError) as exc:
@@ -141,6 +144,7 @@ class ChannelServer:
         log.info("query channel listening on %s", self.url)
 
     def stop(self) -> None:
+        """Stop listening, then end every connection (an answer being sent is abandoned)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from logger.capture.exchange import Endpoint, Exchange
+from logger.capture.exchange import Exchange
+from logger.capture.source import Endpoint, MqttSource
 from logger.core.config import Config, ExchangeConfig
 from logger.core.errors import SdvLoggerError
 from logger.core.message import MessageBatch
@@ -89,6 +90,8 @@ class Service:
     def start(self) -> None:
         """Check the configuration against this machine (:mod:`logger.service.preflight`: nothing has
         started when that fails), then start the channel, the broker, the exchanges, the gateway."""
+        if self._started:
+            return
         plugins = prepare(self.cfg, self.registry)
         self._started = True
         try:
@@ -122,9 +125,8 @@ class Service:
         log.info("%s: store recovered: %s", ex_cfg.name, report)
         client_id = f"sdvlog-{self.cfg.vin}-{ex_cfg.name}"
         memory = self.cfg.limits.per_exchange(len(self.cfg.exchanges))
-        exchange = Exchange(
-            ex_cfg, self.cfg.broker, self._endpoint(), plugin, store, client_id, memory
-        )
+        source = MqttSource(ex_cfg, self.cfg.broker, self._endpoint(), client_id)
+        exchange = Exchange(ex_cfg, source, plugin, store, memory)
         exchange.start()
         self.exchanges[ex_cfg.name] = exchange
         self.queries.add(ex_cfg.name, Answerer(LiveSource(exchange), exchange.lock))

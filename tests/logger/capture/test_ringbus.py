@@ -62,14 +62,14 @@ def test_return_hands_the_whole_batch_and_accepts_the_new_message() -> None:
     assert fill(r, 7) == [True] * 7
     assert [keys(b) for b in sink.batches] == [[0, 1, 2], [3, 4, 5]]
     assert all(b.reason is FlushReason.FULL for b in sink.batches)
-    assert r.snapshot().keys.tolist() == [6]
+    assert r.contents().keys.tolist() == [6]
     assert r.counters.accepted == 7 and r.counters.flushed_messages == 6
 
 
 def test_none_rejects_new_messages_and_counts_them() -> None:
     r, sink = ring(FullOp.NONE)
     assert fill(r, 5, mids=True) == [True, True, True, False, False]
-    assert sink.batches == [] and r.snapshot().keys.tolist() == [0, 1, 2]
+    assert sink.batches == [] and r.contents().keys.tolist() == [0, 1, 2]
     assert r.counters.dropped["full"] == 2
     assert sink.discarded == [3, 4]  # acknowledged: dropped by policy, not to be redelivered
 
@@ -77,7 +77,7 @@ def test_none_rejects_new_messages_and_counts_them() -> None:
 def test_drop_discards_the_buffer_then_accepts() -> None:
     r, sink = ring(FullOp.DROP)
     fill(r, 4, mids=True)
-    assert r.snapshot().keys.tolist() == [3]
+    assert r.contents().keys.tolist() == [3]
     assert r.counters.dropped["discarded"] == 3 and sink.discarded == [0, 1, 2]
     assert sink.batches == []
 
@@ -99,7 +99,7 @@ def test_file_mode_waits_until_the_batch_is_durable() -> None:
     sink.batches[0].done.set()
     assert pushed.wait(5)
     t.join()
-    assert keys(sink.batches[0]) == [0, 1] and r.snapshot().keys.tolist() == [2]
+    assert keys(sink.batches[0]) == [0, 1] and r.contents().keys.tolist() == [2]
 
 
 def test_age_flush_hands_a_quiet_ring_over() -> None:
@@ -229,7 +229,7 @@ def test_push_waits_while_ring_and_writer_hold_the_whole_share() -> None:
     sink.store_first()
     assert done.wait(10), "push did not go on once the writer stored a batch"
     pusher.join()
-    assert r.snapshot().keys.tolist() == [10]
+    assert r.contents().keys.tolist() == [10]
     assert r.counters.accepted == 11 and r.counters.memory_wait_s > 0
 
 
@@ -243,7 +243,7 @@ def test_stop_releases_a_push_waiting_for_memory() -> None:
     r.stop()
     pusher.join(10)
     assert not pusher.is_alive(), "a push waiting for memory blocked the stop"
-    taken = sorted(k for b in sink.batches for k in keys(b)) + r.snapshot().keys.tolist()
+    taken = sorted(k for b in sink.batches for k in keys(b)) + r.contents().keys.tolist()
     stopped = r.counters.dropped["stopped"]
     assert sorted(taken) == list(range(10 + (1 - stopped)))  # stored, or refused and counted
     assert len(r) == 0, "a message was left in a stopped ring"
@@ -261,4 +261,4 @@ def test_one_message_larger_than_the_share_is_still_taken() -> None:
     r, _ = memory_ring(2 * SIZE)
     big = b"b" * (5 * SIZE)
     assert r.push(0, "t", big)
-    assert r.snapshot().payloads[0] == big
+    assert r.contents().payloads[0] == big
