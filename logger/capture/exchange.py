@@ -19,6 +19,7 @@ from logger.capture.batch_writer import BatchWriter
 from logger.capture.ledger import LEDGER_KEY, RedeliveryFilter, Seen, digest
 from logger.capture.ringbus import NO_MID, Ringbus
 from logger.core.burstlog import BurstLogger
+from logger.core.compat import mqtt_topic_bytes
 from logger.core.config import BrokerConfig, ExchangeConfig
 from logger.core.errors import BrokerError
 from logger.core.keys import CaptureClock
@@ -184,7 +185,7 @@ class Exchange:
         try:
             topic = msg.topic
         except UnicodeDecodeError:  # brokers should refuse these; keep the message anyway
-            topic = bytes(msg._topic).decode("utf-8", "backslashreplace")
+            topic = mqtt_topic_bytes(msg).decode("utf-8", "backslashreplace")
         payload = bytes(msg.payload)
         if msg.qos == 0 or self.cfg.qos == 0:
             self.ring.push(key, topic, payload)

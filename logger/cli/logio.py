@@ -108,8 +108,8 @@ def _import_args(p: argparse.ArgumentParser) -> None:
 
 def _import(args: argparse.Namespace) -> int:
     from canp.io.anchor import parse_start  # noqa: PLC0415
+    from canp.io.formats import LogFormatError  # noqa: PLC0415
     from canp.io.importer import LogImporter  # noqa: PLC0415
-    from canp.io.read import LogFormatError  # noqa: PLC0415
     from logger.core.config import EncryptionConfig, ParquetConfig  # noqa: PLC0415
 
     enc = (
