@@ -220,7 +220,7 @@ def _tell_losses(
 
 
 def _write_messages(path: Path, fmt: LogFormat, chunks: Iterator[FrameChunk]) -> None:
-    writer = fmt.writer(path)
+    writer = fmt.open_writer(path)
     try:
         for chunk in chunks:
             for msg in chunk.messages():

@@ -24,15 +24,14 @@ differ from the file's by :attr:`LogFormat.channel_base` (reading) and :attr:`Lo
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
-
-import can
-from can.io.generic import MessageReader, MessageWriter
+from typing import TYPE_CHECKING, Any, Literal
 
 from logger.core.errors import SdvLoggerError
+
+if TYPE_CHECKING:
+    from can.io.generic import MessageReader, MessageWriter
 
 Use = Literal["import", "export", "replay"]
 Flag = Literal["fd", "brs", "esi"]
@@ -65,12 +64,6 @@ class LogFormatError(SdvLoggerError):
         return f"{where}: {self.problem}{kept}"
 
 
-class OpenReader(Protocol):
-    """Opens python-can's reader on a file name or on a stream of the format's kind."""
-
-    def __call__(self, source: Any, *, absolute_times: bool) -> MessageReader: ...
-
-
 @dataclass(frozen=True)
 class Limits:
     """What a format cannot carry through python-can's writer and reader."""
@@ -81,31 +74,35 @@ class Limits:
     left_out: frozenset[Kind] = frozenset()
     #: No channel at all: every bus becomes one.
     no_channel: bool = False
-    #: Error frames keep only their time (and channel), not their id and data.
+    #: Error frames keep only their time (ASC: and channel), not their id and data.
     error_time_only: bool = False
 
 
 @dataclass(frozen=True)
 class LogFormat:
-    """One log format: how python-can reads and writes it, and what it cannot carry."""
+    """One log format: python-can's reader and writer for it, and what it cannot carry.
 
+    ``reader`` and ``writer`` name python-can's classes; python-can is imported when one is
+    opened, so the table costs nothing to consult (the CLI's help lists its extensions).
+    """
+
+    suffix: str
     name: str
     title: str
-    suffix: str
-    #: Streams of it are binary (else text).
-    binary: bool
-    reader: OpenReader
-    writer: Callable[[Path], MessageWriter]
+    reader: str
+    writer: str
     #: python-can's channel number + ``channel_base`` = the log's own channel number (reading).
     channel_base: int
     #: File channel = python-can channel + ``writer_base``; None: the file has no channel numbers.
     writer_base: int | None
     limits: Limits = Limits()
-    #: Times in the file are offsets from a date in its header; python-can's reader adds the date
-    #: only with ``absolute_times`` (and fails when it cannot parse it).
-    dated: bool = False
+    #: Streams of it are binary (else text).
+    binary: bool = False
     #: python-can's reader gets the file name, not a stream (asammdf opens the file itself).
     by_name: bool = False
+    #: Times in the file are offsets from a date in its header: python-can's reader gives the
+    #: offsets, or with ``absolute_times`` adds the date (and fails when it cannot parse it).
+    dated: bool = False
     #: A package python-can needs for this format, beyond its own.
     needs: str = ""
     uses: frozenset[Use] = frozenset({"import", "export", "replay"})
@@ -119,43 +116,46 @@ class LogFormat:
     def open_reader(self, source: Any, *, absolute_times: bool = False) -> MessageReader:
         """python-can's reader on ``source``: a file name, or a stream as :attr:`binary` says.
 
-        ``absolute_times``: formats that record a start date and offsets from it (ASC) give Unix
-        times instead of the offsets.
+        ``absolute_times``: a :attr:`dated` format gives Unix times instead of offsets.
         """
-        return self.reader(source, absolute_times=absolute_times)
+        reader = _python_can(self.reader)
+        opened: MessageReader = (
+            reader(source, relative_timestamp=not absolute_times) if self.dated else reader(source)
+        )
+        return opened
+
+    def open_writer(self, path: Path) -> MessageWriter:
+        """python-can's writer on a new file ``path``."""
+        writer: MessageWriter = _python_can(self.writer)(path)
+        return writer
 
 
-def _plain(reader: Callable[[Any], MessageReader]) -> OpenReader:
-    def open_reader(source: Any, *, absolute_times: bool) -> MessageReader:
-        return reader(source)
+def _python_can(name: str) -> Any:
+    import can  # noqa: PLC0415 - loaded only when a log is opened (about 0.7 s)
 
-    return open_reader
-
-
-def _asc(source: Any, *, absolute_times: bool) -> MessageReader:
-    return can.ASCReader(source, relative_timestamp=not absolute_times)
+    return getattr(can, name)
 
 
 _ALL_FLAGS: frozenset[Flag] = frozenset({"fd", "brs", "esi"})
 _NO_FD_NO_CHANNEL = Limits(lost_flags=_ALL_FLAGS, no_channel=True)
+_ERROR_TIME_ONLY = Limits(error_time_only=True)
 
 FORMATS: dict[str, LogFormat] = {
     f.suffix: f
     for f in (
-        LogFormat("asc", "Vector ASC", ".asc", False, _asc, can.ASCWriter, 1, 1,
-                  Limits(error_time_only=True), dated=True),
-        LogFormat("blf", "Vector BLF", ".blf", True, _plain(can.BLFReader), can.BLFWriter, 1, 1),
-        LogFormat("candump", "candump -L log", ".log", False, _plain(can.CanutilsLogReader),
-                  can.CanutilsLogWriter, 0, None, Limits(error_time_only=True)),
-        LogFormat("csv", "python-can CSV", ".csv", False, _plain(can.CSVReader), can.CSVWriter,
-                  0, None, _NO_FD_NO_CHANNEL),
-        LogFormat("mf4", "ASAM MDF4", ".mf4", True, _plain(can.MF4Reader), can.MF4Writer, 0, 0,
+        LogFormat(".asc", "asc", "Vector ASC", "ASCReader", "ASCWriter", 1, 1, _ERROR_TIME_ONLY,
+                  dated=True),
+        LogFormat(".blf", "blf", "Vector BLF", "BLFReader", "BLFWriter", 1, 1, binary=True),
+        LogFormat(".log", "candump", "candump -L log", "CanutilsLogReader", "CanutilsLogWriter",
+                  0, None, _ERROR_TIME_ONLY),
+        LogFormat(".csv", "csv", "python-can CSV", "CSVReader", "CSVWriter", 0, None,
+                  _NO_FD_NO_CHANNEL),
+        LogFormat(".mf4", "mf4", "ASAM MDF4", "MF4Reader", "MF4Writer", 0, 0, binary=True,
                   by_name=True, needs="asammdf"),
-        LogFormat("trc", "PEAK TRC", ".trc", False, _plain(can.TRCReader), can.TRCWriter, 0, 1,
+        LogFormat(".trc", "trc", "PEAK TRC", "TRCReader", "TRCWriter", 0, 1,
                   Limits(lost_flags=_ALL_FLAGS, left_out=frozenset({"remote", "error", "fd"}))),
-        LogFormat("sqlite", "python-can SQLite", ".db", True, _plain(can.SqliteReader),
-                  can.SqliteWriter, 0, None, _NO_FD_NO_CHANNEL, by_name=True,
-                  uses=frozenset({"replay"})),
+        LogFormat(".db", "sqlite", "python-can SQLite", "SqliteReader", "SqliteWriter", 0, None,
+                  _NO_FD_NO_CHANNEL, binary=True, by_name=True, uses=frozenset({"replay"})),
     )
 }  # fmt: skip
 BY_NAME: dict[str, LogFormat] = {f.name: f for f in FORMATS.values()}
