@@ -4,8 +4,9 @@
 
 **Formats**: the log format table (:mod:`canp.io.formats`), chosen by the file suffix as
 python-can's :func:`can.LogReader` does: ``.asc .blf .csv .db .log`` (candump) ``.trc .mf4``, also
-gzip-compressed (``drive.asc.gz``). MF4 needs the ``asammdf`` package. A file that cannot be opened or whose first frame cannot be
-parsed is a :class:`~logger.core.errors.ConfigError` naming the file; a frame further in that cannot be
+gzip-compressed (``drive.asc.gz``). MF4 needs the ``asammdf`` package. A file that cannot be
+opened, whose extension is none of these, or whose first frame cannot be parsed is a
+:class:`~logger.core.errors.ConfigError` naming the file; a frame further in that cannot be
 parsed ends the replay with a :class:`~hw.bus.BusError` (``retryable=False``) naming the file and
 the frame number, after every frame before it has been delivered.
 
@@ -54,8 +55,10 @@ PACES: tuple[Pace, ...] = ("realtime", "fast")
 def _make_reader(
     path: Path, fmt: LogFormat, *, compressed: bool, absolute_times: bool
 ) -> MessageReader:
-    source = gzip.open(path, "rb" if fmt.binary else "rt") if compressed else path  # noqa: SIM115 - the reader closes it
-    return fmt.open_reader(source, absolute_times=absolute_times)
+    if not compressed:
+        return fmt.open_reader(path, absolute_times=absolute_times)
+    stream = gzip.open(path, "rb" if fmt.binary else "rt")  # noqa: SIM115 - the reader closes it
+    return fmt.open_reader(stream, absolute_times=absolute_times)
 
 
 class ReplayBus(can.BusABC):

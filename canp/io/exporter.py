@@ -2,13 +2,14 @@
 
 The input is a ``frames`` table (:data:`canp.schema.FRAMES_SCHEMA`), e.g. a query's answer. Frames
 are written in time order (a stable sort when the table is not in order already), converted to
-python-can ``Message`` objects chunk by chunk through :meth:`FrameColumns.from_table`; MF4 is
-written in bulk (numpy records straight into python-can's MF4 writer's groups) because its
-per-message path costs ~30 µs a frame (:mod:`canp.io.mf4`). The file appears only when complete (written under a
+python-can ``Message`` objects chunk by chunk (:mod:`canp.io.chunks`); MF4 is written in bulk
+(numpy records straight into python-can's MF4 writer's groups, :mod:`canp.io.mf4`) because its
+per-message path costs ~30 µs a frame. The file appears only when complete (written under a
 temporary name beside it, then renamed).
 
-What each format cannot carry is in the format table (:mod:`canp.io.formats`); the writer leaves
-some frames out and some flags are lost, and each such loss is told as a note.
+The extension picks the format, and what the format cannot carry comes from the format table
+(:mod:`canp.io.formats`): frames its writer leaves out, flags it loses, error frames reduced to
+their time, buses merged; each such loss is told as a note.
 
 **Channels.** candump writes the bus name as the interface name. ASC, BLF, TRC and MF4 number
 their channels; every bus gets a number (:func:`channel_numbers`): ``channels`` overrides first,

@@ -173,7 +173,10 @@ def for_suffix(suffix: str, use: Use) -> LogFormat | None:
 
 
 def log_format(path: Path, use: Use) -> LogFormat:
-    """The format ``path``'s extension picks for ``use``; LogFormatError names file and extension."""
+    """The format ``path``'s extension picks for ``use``.
+
+    Raises :class:`LogFormatError` naming the file and the extension when it picks none.
+    """
     return _known(path, path.suffix, use)
 
 
