@@ -2,10 +2,11 @@
 
 :class:`ReplayBus` is a read-only :class:`can.BusABC`, so the gateway reads it like any live bus.
 
-**Formats**: whatever python-can's :func:`can.LogReader` reads, chosen by the file suffix:
-``.asc .blf .csv .db .log`` (candump) ``.trc .mf4``, also gzip-compressed (``drive.asc.gz``).
-MF4 needs the ``asammdf`` package. A file that cannot be opened or whose first frame cannot be
-parsed is a :class:`~logger.core.errors.ConfigError` naming the file; a frame further in that cannot be
+**Formats**: the log format table (:mod:`canp.io.formats`), chosen by the file suffix as
+python-can's :func:`can.LogReader` does: ``.asc .blf .csv .db .log`` (candump) ``.trc .mf4``, also
+gzip-compressed (``drive.asc.gz``). MF4 needs the ``asammdf`` package. A file that cannot be
+opened, whose extension is none of these, or whose first frame cannot be parsed is a
+:class:`~logger.core.errors.ConfigError` naming the file; a frame further in that cannot be
 parsed ends the replay with a :class:`~hw.bus.BusError` (``retryable=False``) naming the file and
 the frame number, after every frame before it has been delivered.
 
@@ -40,6 +41,7 @@ import can
 from can.io.generic import MessageReader
 
 from canp.io.anchor import RELATIVE_BEFORE_S
+from canp.io.formats import LogFormat, LogFormatError, replay_format
 from hw.bus import BusError
 from logger.core.config import BusConfig
 from logger.core.errors import ConfigError
@@ -50,16 +52,13 @@ Pace = Literal["realtime", "fast"]
 PACES: tuple[Pace, ...] = ("realtime", "fast")
 
 
-def _is_asc(path: Path) -> bool:
-    suffixes = [s.lower() for s in path.suffixes]
-    return suffixes[-1:] == [".asc"] or suffixes[-2:] == [".asc", ".gz"]
-
-
-def _make_reader(path: Path, *, absolute_asc: bool) -> MessageReader:
-    if _is_asc(path):
-        source = gzip.open(path, "rt") if path.suffix.lower() == ".gz" else path  # noqa: SIM115 - the reader closes it
-        return can.ASCReader(source, relative_timestamp=not absolute_asc)
-    return can.LogReader(path)
+def _make_reader(
+    path: Path, fmt: LogFormat, *, compressed: bool, absolute_times: bool
+) -> MessageReader:
+    if not compressed:
+        return fmt.open_reader(path, absolute_times=absolute_times)
+    stream = gzip.open(path, "rb" if fmt.binary else "rt")  # noqa: SIM115 - the reader closes it
+    return fmt.open_reader(stream, absolute_times=absolute_times)
 
 
 class ReplayBus(can.BusABC):
@@ -94,12 +93,25 @@ class ReplayBus(can.BusABC):
         if not self.path.is_file():
             raise ConfigError(self._key, f"{self.path}: no such file")
         try:
-            return self._peek(absolute_asc=True)
+            fmt, compressed = replay_format(self.path)
+        except LogFormatError as exc:
+            raise ConfigError(
+                self._key, f"{self.path}: python-can cannot read it: {exc.problem}"
+            ) from exc
+        missing = fmt.missing_package()
+        if missing:
+            raise ConfigError(
+                self._key,
+                f"{self.path}: a package python-can needs for this format: {missing} is not "
+                f"installed (pip install {missing})",
+            )
+        try:
+            return self._peek(fmt, compressed=compressed, absolute_times=True)
         except ConfigError:
-            if not _is_asc(self.path):
+            if not fmt.dated:
                 raise
         # python-can could not understand the ASC file's date line: replay with relative times.
-        opened = self._peek(absolute_asc=False)
+        opened = self._peek(fmt, compressed=compressed, absolute_times=False)
         _log.warning(
             "%s: python-can cannot read the date in this ASC file: replaying relative times",
             self.path,
@@ -107,10 +119,12 @@ class ReplayBus(can.BusABC):
         return opened
 
     def _peek(
-        self, *, absolute_asc: bool
+        self, fmt: LogFormat, *, compressed: bool, absolute_times: bool
     ) -> tuple[MessageReader, Iterator[can.Message], can.Message | None]:
         try:
-            reader = _make_reader(self.path, absolute_asc=absolute_asc)
+            reader = _make_reader(
+                self.path, fmt, compressed=compressed, absolute_times=absolute_times
+            )
         except OSError as exc:
             raise ConfigError(
                 self._key, f"{self.path}: cannot read: {exc.strerror or exc}"

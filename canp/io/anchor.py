@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 
-import can
 from can.io.asc import ASC_MESSAGE_REGEX
 
+from logger.core.compat import asc_header_date
 from logger.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def parse_log_date(text: str) -> float | None:
     weekday = _WEEKDAY.match(text)
     if weekday:
         try:
-            return can.ASCReader._datetime_to_timestamp(weekday.group("rest"))
+            return asc_header_date(weekday.group("rest"))
         except ValueError:
             pass
     try:

@@ -56,7 +56,8 @@ from canp.io.anchor import (
     format_ns,
     seconds_to_ns,
 )
-from canp.io.read import READ_STEP, LogFormat, LogFormatError, LogReader, Note, Row, detect_format
+from canp.io.formats import LogFormat, LogFormatError
+from canp.io.read import READ_STEP, LogReader, Note, Row, detect_format
 from canp.plugin import CanpPlugin
 from canp.schema import (
     CAN_EFF_FLAG,

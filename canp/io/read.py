@@ -22,10 +22,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, TextIO, cast
 
-import can
 from can.io.generic import MessageReader
 
-from logger.core.errors import SdvLoggerError
+from canp.io.formats import BY_NAME, LogFormat, LogFormatError, for_suffix, suffixes
 
 log = logging.getLogger(__name__)
 
@@ -35,56 +34,6 @@ _QUOTE = 80
 
 Note = Callable[[str], None]
 """Receives what the user should be told (format guessed by content, time anchor, fixes)."""
-
-
-class LogFormatError(SdvLoggerError):
-    """A log file that cannot be read (wholly or from some point on).
-
-    ``line`` is the 1-based line where reading failed (text formats), ``frames`` how many frames
-    before the failure were imported (stored) anyway.
-    """
-
-    def __init__(self, path: Path, problem: str, *, line: int | None = None) -> None:
-        super().__init__(problem)
-        self.path = path
-        self.problem = problem
-        self.line = line
-        self.frames = 0
-
-    def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line is not None else str(self.path)
-        kept = (
-            f" ({self.frames:,} frame(s) before it were imported)"
-            if self.frames
-            else " (nothing imported)"
-        )
-        return f"{where}: {self.problem}{kept}"
-
-
-@dataclass(frozen=True)
-class LogFormat:
-    """A log format python-can reads and writes."""
-
-    name: str
-    title: str
-    suffix: str
-    binary: bool
-    #: python-can's channel number + ``channel_base`` = the log's own channel number (reading).
-    channel_base: int
-
-
-FORMATS: dict[str, LogFormat] = {
-    f.name: f
-    for f in (
-        LogFormat("asc", "Vector ASC", ".asc", False, 1),
-        LogFormat("blf", "Vector BLF", ".blf", True, 1),
-        LogFormat("candump", "candump -L log", ".log", False, 0),
-        LogFormat("csv", "python-can CSV", ".csv", False, 0),
-        LogFormat("mf4", "ASAM MDF4", ".mf4", True, 0),
-        LogFormat("trc", "PEAK TRC", ".trc", False, 0),
-    )
-}
-BY_SUFFIX: dict[str, LogFormat] = {f.suffix: f for f in FORMATS.values()}
 
 
 # --- what a file looks like ----------------------------------------------------------------------
@@ -178,9 +127,9 @@ def sniff(path: Path) -> Sniffed:
     except OSError as exc:
         raise LogFormatError(path, f"cannot open: {exc.strerror or exc}") from exc
     if head.startswith(b"LOGG"):
-        return Sniffed(FORMATS["blf"], "a Vector BLF log (LOGG header)")
+        return Sniffed(BY_NAME["blf"], "a Vector BLF log (LOGG header)")
     if head[:8] in (b"MDF     ", b"UnFinMF "):
-        return Sniffed(FORMATS["mf4"], f"an ASAM MDF file ({head[:8].decode().strip()!r} header)")
+        return Sniffed(BY_NAME["mf4"], f"an ASAM MDF file ({head[:8].decode().strip()!r} header)")
     if not head:
         return Sniffed(None, "an empty file")
     if b"\0" in head:
@@ -194,7 +143,7 @@ def sniff(path: Path) -> Sniffed:
             continue
         for pattern, name, looks_like, hint in _TEXT_SIGNATURES:
             if pattern.match(text):
-                fmt = FORMATS[name] if name else None
+                fmt = BY_NAME[name] if name else None
                 return Sniffed(fmt, looks_like, number, text, hint)
     first = next((line.strip() for line in lines if line.strip()), "")
     return Sniffed(None, f"text starting {first[:_QUOTE]!r}")
@@ -206,7 +155,7 @@ def detect_format(path: Path, note: Note | None = None) -> LogFormat:
     Raises :class:`LogFormatError` for content python-can cannot read, and for a file that is
     recognisable neither by content nor by extension.
     """
-    by_suffix = BY_SUFFIX.get(path.suffix.lower())
+    by_suffix = for_suffix(path.suffix, "import")
     found = sniff(path)
     if found.unreadable:
         raise LogFormatError(
@@ -222,7 +171,7 @@ def detect_format(path: Path, note: Note | None = None) -> LogFormat:
             )
         return found.format
     if by_suffix is None:
-        known = ", ".join(sorted(BY_SUFFIX))
+        known = ", ".join(suffixes("import"))
         raise LogFormatError(
             path,
             f"unknown log format: the extension is none of {known} and the content "
@@ -297,27 +246,19 @@ class LogReader:
             raise self.error(exc) from exc
 
     def _open(self) -> MessageReader:
-        name = self.fmt.name
-        if name == "mf4":
-            try:
-                import asammdf  # noqa: F401, PLC0415 - only to name the missing dependency
-            except ImportError as exc:
-                raise LogFormatError(
-                    self.path, "reading MF4 needs asammdf (pip install asammdf)"
-                ) from exc
-            return can.MF4Reader(self.path)
-        if name == "blf":
+        fmt = self.fmt
+        missing = fmt.missing_package()
+        if missing:
+            raise LogFormatError(
+                self.path, f"reading {fmt.name.upper()} needs {missing} (pip install {missing})"
+            )
+        if fmt.by_name:
+            return fmt.open_reader(self.path)
+        if fmt.binary:
             self._binary = self.path.open("rb")
-            return can.BLFReader(self._binary)
+            return fmt.open_reader(self._binary)
         self._lines = _Lines(self.path)
-        text = cast(TextIO, self._lines)
-        if name == "asc":
-            return can.ASCReader(text, relative_timestamp=True)
-        if name == "trc":
-            return can.TRCReader(text)
-        if name == "csv":
-            return can.CSVReader(text)
-        return can.CanutilsLogReader(text)
+        return fmt.open_reader(cast(TextIO, self._lines))
 
     def position(self) -> int | None:
         if self._lines is not None and not self._lines.closed:

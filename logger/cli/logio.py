@@ -20,12 +20,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from canp.io.formats import FORMATS, Use, suffixes
 from logger.cli.subcommand import Subcommand
 
-_IMPORT_HELP = (
-    "import CAN log files (ASC, BLF, TRC, candump .log, python-can CSV, MF4) into a store"
-)
-_EXPORT_HELP = "export the frames a query answers to a CAN log file (BLF, ASC, .log, CSV, MF4, TRC)"
+
+def _titles(use: Use) -> str:
+    return ", ".join(FORMATS[suffix].title for suffix in suffixes(use))
+
+
+_IMPORT_HELP = f"import CAN log files ({_titles('import')}) into a store"
+_EXPORT_HELP = f"export the frames a query answers to a CAN log file ({_titles('export')})"
 
 
 def _say(text: str) -> None:
@@ -108,8 +112,8 @@ def _import_args(p: argparse.ArgumentParser) -> None:
 
 def _import(args: argparse.Namespace) -> int:
     from canp.io.anchor import parse_start  # noqa: PLC0415
+    from canp.io.formats import LogFormatError  # noqa: PLC0415
     from canp.io.importer import LogImporter  # noqa: PLC0415
-    from canp.io.read import LogFormatError  # noqa: PLC0415
     from logger.core.config import EncryptionConfig, ParquetConfig  # noqa: PLC0415
 
     enc = (
@@ -182,7 +186,7 @@ def _export_args(p: argparse.ArgumentParser) -> None:
         "--to",
         type=Path,
         required=True,
-        help="output file; its extension picks the format: .blf .asc .log .csv .mf4 .trc",
+        help=f"output file; its extension picks the format: {' '.join(suffixes('export'))}",
     )
     p.add_argument(
         "--channel",

@@ -21,7 +21,7 @@ module, and where the others live::
     ├── WireError              logger.query.pair0: a peer broke the SP wire protocol
     │   └── MessageTooLong     a message longer than the receiver takes (skipped)
     ├── DbcError               dbc.load: a CAN database cannot be loaded or used
-    ├── LogFormatError         canp.io.read: a log file cannot be read (wholly or from some point)
+    ├── LogFormatError         canp.io.formats: a log file cannot be read (wholly or from some point)
     ├── ExportError            canp.io.exporter: frames cannot be exported
     ├── BusError               hw.bus: a CAN bus cannot be opened or read
     ├── SimulationError        hw.simulate.database: the simulated vehicle cannot start or send

@@ -102,6 +102,26 @@ def test_gzip_compressed_asc_keeps_absolute_times(tmp_path: Path) -> None:
     same_frames(replayed(packed), frames, 1e-5)
 
 
+@pytest.mark.parametrize("suffix", [".db", ".blf.gz", ".log.gz", ".csv.gz"])
+def test_sqlite_and_other_gzip_compressed_logs_replay(tmp_path: Path, suffix: str) -> None:
+    frames = sample_frames(10)
+    plain, compressed = suffix.removesuffix(".gz"), suffix.endswith(".gz")
+    path = write_log(tmp_path / f"drive{plain}", frames)
+    if compressed:
+        packed = tmp_path / f"drive{suffix}"
+        packed.write_bytes(gzip.compress(path.read_bytes()))
+        path = packed
+    same_frames(replayed(path), frames, 1e-6)
+
+
+def test_an_unknown_extension_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "drive.pcap.gz"
+    path.write_bytes(gzip.compress(b"whatever"))
+    with pytest.raises(ConfigError) as err:
+        ReplayBus(path, "fast")
+    assert str(path) in str(err.value) and "unknown log format '.pcap'" in str(err.value)
+
+
 def test_fd_and_remote_frames_survive_a_replay(tmp_path: Path) -> None:
     frames = [
         can.Message(timestamp=T0, arbitration_id=0x7E0, data=bytes(range(64)), is_fd=True,

@@ -1,11 +1,18 @@
-"""The behaviour of other libraries that ``logger.core.compat`` relies on, checked in a fresh process."""
+"""The behaviour of other libraries that ``logger.core.compat`` relies on: each test fails when a
+release changes it (pandas in a fresh process)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+
+import numpy as np
+import pytest
+
+from logger.core.compat import asc_header_date, mf4_extend, mf4_set_start, mqtt_topic_bytes
 
 SCRIPT = """
 import json, sys
@@ -50,3 +57,70 @@ def test_pandas_stays_unloaded_and_explicit_conversions_still_work(tmp_path: Pat
     took, after_use, frame, back, series = json.loads(run(SCRIPT, f"{tmp_path}/t.parquet"))
     assert took is True and after_use is False
     assert frame == "DataFrame" and back is True and series == [1.5, None]
+
+
+def test_asc_header_dates_parse_as_python_cans_asc_reader_parses_them() -> None:
+    local = datetime(2023, 11, 9, 20, 36, 33, 153000).timestamp()  # naive: local time
+    assert asc_header_date("Nov 09 08:36:33.153 pm 2023") == local
+    assert asc_header_date("Nov 09 20:36:33.153 2023") == local
+    assert asc_header_date("Dez 09 20:36:33 2023") == datetime(2023, 12, 9, 20, 36, 33).timestamp()
+    with pytest.raises(ValueError):
+        asc_header_date("Thu, 09 Nov 2023 20:36:33 GMT")
+
+
+def test_mf4_records_written_in_bulk_read_back_from_the_start_time(tmp_path: Path) -> None:
+    pytest.importorskip("asammdf")
+    from can.io.mf4 import ERR_DTYPE, RTR_DTYPE, STD_DTYPE, MF4Reader, MF4Writer  # noqa: PLC0415
+
+    path = tmp_path / "bulk.mf4"
+    start = datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+    writer = MF4Writer(path)
+    try:
+        mf4_set_start(writer, start)
+        groups = ((0, "CAN_DataFrame", STD_DTYPE), (1, "CAN_ErrorFrame", ERR_DTYPE))
+        for group, name, dtype in groups:
+            rec = np.zeros(2, dtype=dtype)
+            rec[f"{name}.BusChannel"] = [1, 2]
+            rec[f"{name}.ID"] = [0x100 + group, 0x200 + group]
+            rec[f"{name}.DLC"] = rec[f"{name}.DataLength"] = [1, 2]
+            rec[f"{name}.DataBytes"][:, :2] = [[7, 0], [8, 9]]
+            mf4_extend(writer, group, np.array([0.5, 1.5]) + group * 0.1, rec)
+        rec = np.zeros(1, dtype=RTR_DTYPE)
+        rec["CAN_RemoteFrame.ID"] = 0x300
+        mf4_extend(writer, 2, np.array([2.0]), rec)
+    finally:
+        writer.stop()
+    reader = MF4Reader(path)
+    try:
+        got = sorted(
+            (round(m.timestamp - start.timestamp(), 6), m.arbitration_id, bytes(m.data), m.channel)
+            for m in reader
+        )
+    finally:
+        reader.stop()
+    assert [g[:2] for g in got] == [
+        (0.5, 0x100),
+        (0.6, 0x101),
+        (1.5, 0x200),
+        (1.6, 0x201),
+        (2.0, 0x300),
+    ]
+    assert got[0][2:] == (b"\x07", 1) and got[2][2:] == (b"\x08\x09", 2)
+
+
+def test_an_mqtt_topic_that_is_not_utf8_is_kept_as_its_bytes() -> None:
+    from paho.mqtt.client import MQTTMessage  # noqa: PLC0415
+
+    msg = MQTTMessage(mid=1, topic=b"v/\xff/can0")
+    with pytest.raises(UnicodeDecodeError):
+        _ = msg.topic
+    assert mqtt_topic_bytes(msg) == b"v/\xff/can0"
+    assert mqtt_topic_bytes(MQTTMessage(topic=b"v/1")) == b"v/1"
+
+
+def test_compat_loads_neither_python_can_nor_paho_until_used() -> None:
+    script = (
+        "import sys, logger.core.compat; "
+        "print(sorted({'can', 'asammdf', 'paho'} & {m.split('.')[0] for m in sys.modules}))"
+    )
+    assert run(script) == "[]"
