@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import canp.wire
+import canp.wire.locate
 from canp.schema import FrameColumns
 from canp.wire import (
     FRAME_HEAD,
@@ -144,17 +144,22 @@ def assert_same(got: Decoded, want: Decoded) -> None:
 @contextmanager
 def few(n: int) -> Iterator[None]:
     """Hand the chains over to the Python walk below ``n`` payloads instead of the default."""
-    saved = canp.wire._FEW
-    canp.wire._FEW = n
+    saved = canp.wire.locate.FEW
+    canp.wire.locate.FEW = n
     try:
         yield
     finally:
-        canp.wire._FEW = saved
+        canp.wire.locate.FEW = saved
 
 
 def check(payloads: list[bytes]) -> None:
     want = old_decode_payloads(payloads)
-    for threshold in (1, 2, 5, canp.wire._FEW):  # lockstep all the way, or Python for the tail
+    for threshold in (
+        1,
+        2,
+        5,
+        canp.wire.locate.FEW,
+    ):  # lockstep all the way, or Python for the tail
         with few(threshold):
             assert_same(decode_payloads(payloads), want)
     for i, p in enumerate(payloads):  # the single-payload path
@@ -238,7 +243,7 @@ def test_matches_the_per_payload_decoder(payloads: list[bytes]) -> None:
 def test_matches_with_enough_payloads_for_the_lockstep_walk(
     payloads: list[bytes], rnd: Random
 ) -> None:
-    many = payloads * (canp.wire._FEW // len(payloads) + 2)  # enough to walk in lockstep
+    many = payloads * (canp.wire.locate.FEW // len(payloads) + 2)  # enough to walk in lockstep
     rnd.shuffle(many)
     check(many)
 
