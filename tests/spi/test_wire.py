@@ -9,13 +9,7 @@ import numpy as np
 import pytest
 
 from spi.types import SpiType
-from spi.wire import (
-    HEADER,
-    Record,
-    WireError,
-    decode_payloads,
-    encode_batch,
-)
+from spi.wire import HEADER, Record, WireError, decode_payloads, encode_batch
 
 T0 = 1_710_072_000_000_000_000
 
@@ -81,9 +75,9 @@ def test_many_payloads_of_mixed_lengths_decode_in_order() -> None:
 
 
 def test_payloads_split_into_groups_still_decode(monkeypatch: pytest.MonkeyPatch) -> None:
-    import spi.wire  # noqa: PLC0415
+    import spi.wire.locate  # noqa: PLC0415
 
-    monkeypatch.setattr(spi.wire, "GROUP_BYTES", 64)
+    monkeypatch.setattr(spi.wire.locate, "GROUP_BYTES", 64)
     payloads = [encode_batch(T0 + i, [Record(i, SpiType.U64, i)] * 5) for i in range(20)]
     payloads[7] = payloads[7][:-1]
     decoded = decode_payloads(payloads)
