@@ -17,7 +17,6 @@ from spi.types import SpiType
 
 log = logging.getLogger(__name__)
 
-
 _TOP_KEYS = frozenset({"format", "source", "source_sha256", "signal", "retired"})
 _SIGNAL_KEYS = frozenset({"name", "id", "type", "unit", "min", "max"})
 _RETIRED_KEYS = frozenset({"id", "name"})

@@ -18,8 +18,6 @@ RECORD_HEAD_SIZE = 4
 MAX_ID = 0xFFF
 MAX_RECORDS = 0xFFFF
 INT64_MAX = (1 << 63) - 1
-
-
 Value = bool | int | float | str
 
 
