@@ -1,4 +1,5 @@
-"""Shared pieces of the benchmarks: a Mosquitto, the service as a child process, store counting."""
+"""Shared pieces of the benchmarks: a Mosquitto, the service as a child process, a store opened as
+the service opens one, store counting."""
 
 from __future__ import annotations
 
@@ -19,10 +20,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pynng
 
+from logger.core.config import Config, ExchangeConfig
 from logger.core.errors import Code, QueryError
 from logger.query import client
 from logger.query.client import Reply
 from logger.store.layout import parse_name
+from logger.store.metadata import file_metadata
+from logger.store.store import ParquetStore
+from logger.streams.plugin import StreamPlugin
 from tests.support.brokers import MosquittoProcess, free_port
 
 log = logging.getLogger(__name__)
@@ -252,6 +257,19 @@ class ServiceProcess:
         except OSError:
             return []
         return [line for line in text.splitlines() if any(f" {lv} " in line for lv in levels)]
+
+
+def open_store(
+    cfg: Config,
+    ex: ExchangeConfig,
+    plugin: StreamPlugin,
+    store_cls: type[ParquetStore] = ParquetStore,
+) -> ParquetStore:
+    """The store of exchange ``ex`` under ``cfg.parquet``, its files labelled with the service's
+    metadata for ``plugin``, recovered: as the service opens it."""
+    store = store_cls(cfg.parquet, ex.name, file_metadata(cfg, ex, plugin))
+    store.recover()
+    return store
 
 
 class StoreCounter:
