@@ -22,271 +22,48 @@ stopped.) Answered over the full range and a 10-minute window:
     time is extrapolated linearly to the whole store (said so in the table).
 
 (a) and (b) must agree (rows and intervals, every window); (c) must agree with (a) on its range.
+
+The store is written by :mod:`bench.signals_store`, the three answers come from
+:mod:`bench.signals_engines`; this module times them, compares them and reports.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import os
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import Callable
 from statistics import median
 
-import can
 import duckdb
 import pyarrow as pa
 
 from bench.common import scratch_dir
-from bench.decode import DEMO_DBC, frames_table
+from bench.decode import DEMO_DBC
 from bench.report import Report
-from canp.plugin import FRAMES_HINTS, SIGNAL_LEAD_NS, CanpPlugin
-from canp.schema import FRAMES, TIME_COLUMN
-from dbc.load import load_database
-from hw.simulate import Simulator, load_dbc
+from bench.signals_engines import (
+    ENGINE,
+    KMH_BELOW,
+    RPM_ABOVE,
+    SPEED,
+    ask,
+    command,
+    duckdb_sql,
+    scripted,
+    write_blf,
+)
+from bench.signals_store import EXCHANGE, write_store
 from logger.cli.answers import offline_source
-from logger.core.config import Config, ExchangeConfig, ParquetConfig
-from logger.query.answer import Answerer, StoreSource, parse_for
-from logger.query.client import Reply, parse_end, read_frame
-from logger.store.chunk import TableChunk
-from logger.store.metadata import file_metadata
-from logger.store.store import ParquetStore
 
 log = logging.getLogger(__name__)
 
-EXCHANGE = "drive"
 FRAMES_FULL = 10_000_000
 FRAMES_QUICK = 1_000_000
 BLF_FRAMES_FULL = 1_000_000
 BLF_FRAMES_QUICK = 200_000
-DRIVE_S = 3600.0
-FRAMES_PER_S = 411.0  # demo.dbc traffic: 24,660 frames per simulated minute
-START_S = 1_717_200_000.0  # 2024-06-01T00:00:00Z
-CHUNK = 100_000
 RUNS_FULL = 7
 RUNS_QUICK = 3
 WINDOW_S = 600
 TARGET_MS = 200.0
-
-ENGINE, SPEED = ("EngineData", "EngineSpeed"), ("BrakeStatus", "VehicleSpeed")
-RPM_ABOVE = 4000.0
-KMH_BELOW = 40.0
-WHERE = f"where={SPEED[1]}<{KMH_BELOW:g},{ENGINE[1]}>{RPM_ABOVE:g}"
-
-
-# --------------------------------------------------------------------------- the store
-
-
-def _drive(seed: int, start_s: float, seconds: float) -> pa.Table:
-    sim = Simulator(load_dbc(DEMO_DBC), None, seed=seed)
-    return frames_table(sim.frames(seconds, start=start_s))
-
-
-@dataclass
-class Store:
-    dir: Path
-    frames: int
-    first_ns: int
-    last_ns: int
-    drives: int
-    seconds: float
-    signal_rows: dict[str, int]
-
-
-def write_store(store_dir: Path, n: int) -> Store:
-    """``n`` frames of one-hour simulated drives, written as ``sdvlog import --dbc`` would."""
-    ex = ExchangeConfig(name=EXCHANGE, topic="", stream="canp", dbc=DEMO_DBC)
-    parquet = ParquetConfig(dir=store_dir)
-    plugin = CanpPlugin(ex)
-    meta = file_metadata(Config(vin="BENCH", exchanges=(ex,), parquet=parquet), ex, plugin)
-    store = ParquetStore(parquet, EXCHANGE, meta)
-    store.recover()
-    per_drive = int(DRIVE_S * FRAMES_PER_S)
-    drives = math.ceil(n / per_drive)
-    jobs = []
-    for i in range(drives):
-        left = n - i * per_drive
-        seconds = DRIVE_S if left >= per_drive else math.ceil(left / FRAMES_PER_S) + 2.0
-        jobs.append((i + 1, START_S + i * DRIVE_S, seconds))
-    t0 = time.monotonic()
-    written = 0
-    rows: dict[str, int] = {}
-    first = last = 0
-    with ProcessPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
-        futures = [pool.submit(_drive, *job) for job in jobs]
-        for future in futures:
-            table = future.result()
-            table = table.slice(0, n - written)
-            for offset in range(0, table.num_rows, CHUNK):
-                part = table.slice(offset, CHUNK)
-                signals = plugin.signal_chunks(part)
-                chunks = [TableChunk(FRAMES, part, TIME_COLUMN, FRAMES_HINTS), *signals]
-                store.publish(store.write(chunks))
-                for chunk in signals:
-                    name = chunk.name.rpartition("=")[2]
-                    rows[name] = rows.get(name, 0) + chunk.table.num_rows
-            if not written:
-                first = int(table.column(TIME_COLUMN)[0].as_py())
-            last = int(table.column(TIME_COLUMN)[-1].as_py())
-            written += table.num_rows
-            log.info("stored %d of %d frames", written, n)
-    if written != n:
-        raise RuntimeError(f"generated {written} frames, wanted {n}")
-    return Store(store_dir, n, first, last, drives, time.monotonic() - t0, rows)
-
-
-# --------------------------------------------------------------------------- (a) ours
-
-
-def ask(source: StoreSource, text: str) -> pa.Table:
-    reply = Reply()
-    for frame in Answerer(source).answer(parse_for(source.plugin, text)):
-        if frame[:2] == b"\x0b\xad":
-            reply.disk, reply.memory, reply.message = parse_end(frame)
-        else:
-            reply.tables.append(read_frame(frame))
-    if not reply.ok:
-        raise RuntimeError(f"{text}: end codes {reply.disk},{reply.memory} {reply.message}")
-    return reply.table()
-
-
-def command(start_ns: int, end_ns: int, intervals: bool) -> str:
-    # The query range is in ms (inclusive): round outwards so the window holds [start, end].
-    lo, hi = start_ns // 1_000_000, -(-end_ns // 1_000_000)
-    return f"sync-{lo}-{hi};{WHERE}" + (";out=intervals" if intervals else "")
-
-
-# --------------------------------------------------------------------------- (b) DuckDB
-
-
-def _glob(store_dir: Path, message: str) -> str:
-    return str(store_dir / EXCHANGE / "signals" / f"message={message}" / "**" / "*.parquet")
-
-
-def _tstz(ns: int, up: bool = False) -> str:
-    """A TIMESTAMPTZ literal for a time in ns (the files store µs: round ``up`` for a lower bound),
-    so that DuckDB prunes row groups by the column's own statistics."""
-    us = -(-ns // 1000) if up else ns // 1000
-    moment = datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
-    return f"TIMESTAMPTZ '{moment:%Y-%m-%d %H:%M:%S.%f}+00'"
-
-
-def duckdb_sql(store_dir: Path, start_ns: int, end_ns: int, intervals: bool) -> str:
-    """The question in SQL, with our semantics (sample-and-hold at every distinct sample time)."""
-    lead = start_ns - SIGNAL_LEAD_NS
-    tail = (
-        """
-    , runs AS (SELECT ts, rn - row_number() OVER (ORDER BY ts) AS grp FROM flagged WHERE hit)
-    SELECT epoch_ns(min(ts)) AS "start", epoch_ns(max(ts)) AS "end", count(*) AS "rows",
-           epoch_ns(max(ts)) - epoch_ns(min(ts)) AS duration_ns
-    FROM runs GROUP BY grp ORDER BY "start"
-    """
-        if intervals
-        else f"""
-    SELECT epoch_ns(ts) AS ts, {SPEED[1]}, {ENGINE[1]} FROM flagged WHERE hit ORDER BY ts
-    """
-    )
-    return f"""
-    WITH e AS (
-        SELECT ts, {ENGINE[1]} FROM read_parquet('{_glob(store_dir, ENGINE[0])}')
-        WHERE ts BETWEEN {_tstz(lead, up=True)} AND {_tstz(end_ns)}),
-    v AS (
-        SELECT ts, {SPEED[1]} FROM read_parquet('{_glob(store_dir, SPEED[0])}')
-        WHERE ts BETWEEN {_tstz(lead, up=True)} AND {_tstz(end_ns)}),
-    t AS (SELECT ts FROM e WHERE ts >= {_tstz(start_ns, up=True)}
-           UNION SELECT ts FROM v WHERE ts >= {_tstz(start_ns, up=True)}),
-    aligned AS (
-        SELECT t.ts, e.{ENGINE[1]}, v.{SPEED[1]}
-        FROM t ASOF LEFT JOIN e ON t.ts >= e.ts ASOF LEFT JOIN v ON t.ts >= v.ts),
-    flagged AS (
-        SELECT ts, {SPEED[1]}, {ENGINE[1]},
-               coalesce({SPEED[1]} < {KMH_BELOW} AND {ENGINE[1]} > {RPM_ABOVE}, false) AS hit,
-               row_number() OVER (ORDER BY ts) AS rn
-        FROM aligned)
-    {tail}"""
-
-
-# --------------------------------------------------------------------------- (c) python-can + cantools
-
-
-def write_blf(path: Path, n: int) -> int:
-    """The first ``n`` frames of drive 1 (the same frames as the store's start) as a BLF."""
-    sim = Simulator(load_dbc(DEMO_DBC), None, seed=1)
-    written = 0
-    with can.BLFWriter(str(path)) as writer:
-        for msg in sim.frames(n / FRAMES_PER_S + 2.0, start=START_S):
-            if written == n:
-                break
-            writer.on_message_received(msg)
-            written += 1
-    return written
-
-
-@dataclass
-class Scripted:
-    frames: int
-    read_s: float
-    decode_s: float
-    filter_s: float
-    intervals: list[tuple[int, int, int]]
-    first_ns: int
-    last_ns: int
-
-    @property
-    def seconds(self) -> float:
-        return self.read_s + self.decode_s + self.filter_s
-
-
-def scripted(path: Path) -> Scripted:
-    """Today's way: python-can reads the BLF, cantools decodes, a Python loop holds and filters."""
-    db = load_database(DEMO_DBC)
-    ids = {db.get_message_by_name(m).frame_id: m for m in (ENGINE[0], SPEED[0])}
-    t0 = time.perf_counter()
-    with can.BLFReader(str(path)) as reader:
-        msgs = list(reader)
-    t1 = time.perf_counter()
-    samples: list[tuple[float, str, Mapping[str, object]]] = []
-    for msg in msgs:
-        name = ids.get(msg.arbitration_id)
-        if name is not None:
-            decoded = db.decode_message(msg.arbitration_id, bytes(msg.data), decode_choices=False)
-            assert isinstance(decoded, dict)
-            samples.append((msg.timestamp, name, decoded))
-    t2 = time.perf_counter()
-    rpm: float | None = None
-    kmh: float | None = None
-    runs: list[tuple[int, int, int]] = []
-    current: list[int] | None = None
-    for i, (ts, name, values) in enumerate(samples):
-        if name == ENGINE[0]:
-            rpm = float(values[ENGINE[1]])  # type: ignore[arg-type]
-        else:
-            kmh = float(values[SPEED[1]])  # type: ignore[arg-type]
-        if i + 1 < len(samples) and samples[i + 1][0] == ts:
-            continue  # one row per distinct time: the last sample at it wins
-        ns = round(ts * 1e6) * 1000
-        if rpm is not None and kmh is not None and rpm > RPM_ABOVE and kmh < KMH_BELOW:
-            if current is None:
-                current = [ns, ns, 1]
-            else:
-                current[1] = ns
-                current[2] += 1
-        elif current is not None:
-            runs.append((current[0], current[1], current[2]))
-            current = None
-    if current is not None:
-        runs.append((current[0], current[1], current[2]))
-    t3 = time.perf_counter()
-    first = round(msgs[0].timestamp * 1e6) * 1000
-    last = round(msgs[-1].timestamp * 1e6) * 1000
-    return Scripted(len(msgs), t1 - t0, t2 - t1, t3 - t2, runs, first, last)
-
-
-# --------------------------------------------------------------------------- run
 
 
 def timed(fn: Callable[[], pa.Table], runs: int) -> tuple[list[float], pa.Table]:
