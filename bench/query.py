@@ -24,6 +24,7 @@ from bench.common import (
     BenchMosquitto,
     QuerySocket,
     ServiceProcess,
+    open_store,
     percentile,
     query_url,
     scratch_dir,
@@ -35,7 +36,6 @@ from logger.core.config import ParquetConfig, load_config
 from logger.core.message import MessageBatch
 from logger.query import client
 from logger.query.client import Reply
-from logger.store.metadata import file_metadata
 from logger.store.store import ParquetStore
 from logger.streams.raw import RawPlugin
 
@@ -96,8 +96,7 @@ def write_store(store_dir: Path, config_path: Path, n: int) -> Store:
     cfg = load_config(config_path)
     ex_cfg = cfg.exchange(EXCHANGE)
     plugin = RawPlugin(ex_cfg)
-    store = ParquetStore(cfg.parquet, EXCHANGE, file_metadata(cfg, ex_cfg, plugin))
-    store.recover()
+    store = open_store(cfg, ex_cfg, plugin)
     rng = np.random.default_rng(20240601)
     t0 = time.monotonic()
     keys = generate_keys(n, rng)

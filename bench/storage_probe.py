@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from bench.storage import frames_bytes
+from bench.storage_formats import frames_bytes
 from bench.traffic import LOG_DIR, Traffic, gateway_payloads, load_log, ring_batches
 from canp.plugin import CanpPlugin
 from canp.schema import FLAG_BRS, FLAG_FD, FrameColumns
