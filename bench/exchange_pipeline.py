@@ -4,7 +4,6 @@ and the same batches again one step at a time (decode, encode, write)."""
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
@@ -29,8 +28,6 @@ from logger.core.message import MessageBatch
 from logger.store.chunk import TableChunk
 from logger.store.layout import StoredFile
 from logger.store.store import ParquetStore
-
-log = logging.getLogger(__name__)
 
 EXCHANGE = "can"
 RING_CAP = 20_000
