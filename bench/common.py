@@ -28,7 +28,8 @@ from logger.store.layout import parse_name
 from logger.store.metadata import file_metadata
 from logger.store.store import ParquetStore
 from logger.streams.plugin import StreamPlugin
-from tests.support.brokers import MosquittoProcess, free_port
+from tests.support.mosquitto import MosquittoProcess
+from tests.support.ports import free_port
 
 log = logging.getLogger(__name__)
 

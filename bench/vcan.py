@@ -36,7 +36,7 @@ from bench.vcan_peers import CandumpPeer, Got, Ours, Peer, PythonCan
 from hw.socketcan_socket import DEFAULT_RCVBUF, configure, queued_bytes
 from hw.testbed import vcan as vcan_lib
 from hw.testbed.canutils import cangen
-from tests.support.brokers import MosquittoProcess
+from tests.support.mosquitto import MosquittoProcess
 
 _log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from hw.testbed.canutils import Candump
 from logger.cli import app as cli
 from logger.core.config import BusConfig, Config, ExchangeConfig, RingbusConfig
 from logger.service.service import Service
-from tests.support.brokers import MosquittoProcess
+from tests.support.mosquitto import MosquittoProcess
 from tests.support.service import ALL, service_config
 
 SETTLE_S = 5.0

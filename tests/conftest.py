@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.support.brokers import BrokerAddress, MosquittoProcess
+from tests.support.mosquitto import MosquittoProcess
+from tests.support.mqtt_clients import BrokerAddress
 
 if TYPE_CHECKING:  # imported by the fixture: a run that needs no embedded broker loads none
     from logger.mqtt.broker import EmbeddedBroker

@@ -24,7 +24,8 @@ from logger.query import client
 from logger.query.client import Reply
 from logger.service.service import Service
 from logger.streams.registry import PluginRegistry
-from tests.support.brokers import BrokerAddress, free_port
+from tests.support.mqtt_clients import BrokerAddress
+from tests.support.ports import free_port
 
 WAIT_S = 60.0
 ALL = "sync-0-9223372036854775807"

@@ -37,7 +37,7 @@ from logger.store.metadata import file_metadata
 from logger.store.split import to_ns
 from logger.store.store import ParquetStore
 from logger.streams.raw import RawPlugin
-from tests.support.brokers import free_port
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 DATA = Path(os.environ.get("SDVLOG_DATA", ROOT.parent / "shared" / "data"))

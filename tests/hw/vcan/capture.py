@@ -16,7 +16,7 @@ from logger.core.config import BusConfig, Config, ExchangeConfig, RingbusConfig
 from logger.gateway.bus_stats import BusStats
 from logger.gateway.gateway import Gateway
 from logger.service.service import Service
-from tests.support.brokers import BrokerAddress
+from tests.support.mqtt_clients import BrokerAddress
 from tests.support.service import ALL, ask, service_config
 
 WAIT_S = 180.0

@@ -40,7 +40,7 @@ from tests.hw.vcan.capture import (
     reading,
     wait_stored,
 )
-from tests.support.brokers import MosquittoProcess
+from tests.support.mosquitto import MosquittoProcess
 from tests.support.service import running
 
 pytestmark = pytest.mark.vcan

@@ -41,7 +41,7 @@ from tests.hw.vcan.capture import (
     parquet_frames,
     wait_stored,
 )
-from tests.support.brokers import MosquittoProcess
+from tests.support.mosquitto import MosquittoProcess
 from tests.support.service import ALL, running
 
 pytestmark = pytest.mark.vcan

@@ -14,7 +14,9 @@ import pytest
 
 from logger.core.config import ExchangeConfig, ParquetConfig, RingbusConfig
 from logger.query import client
-from tests.support.brokers import MosquittoProcess, free_port, numbered, publish
+from tests.support.mosquitto import MosquittoProcess
+from tests.support.mqtt_clients import numbered, publish
+from tests.support.ports import free_port
 from tests.support.service import (
     ALL,
     WAIT_S,

@@ -20,7 +20,8 @@ from logger.core.message import MessageBatch
 from logger.store.chunk import TableChunk
 from logger.streams.raw import RawPlugin
 from logger.streams.registry import PluginRegistry
-from tests.support.brokers import MosquittoProcess, publish
+from tests.support.mosquitto import MosquittoProcess
+from tests.support.mqtt_clients import publish
 from tests.support.service import WAIT_S, ask, running, service_config, wait_until
 
 

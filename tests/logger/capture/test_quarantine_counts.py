@@ -14,7 +14,8 @@ from logger.capture.quarantine_stats import MAX_KINDS, OTHER, QuarantineCounter,
 from logger.core.config import ExchangeConfig, RingbusConfig
 from logger.store.chunk import TableChunk
 from logger.streams.plugin import quarantine_chunk
-from tests.support.brokers import MosquittoProcess, publish
+from tests.support.mosquitto import MosquittoProcess
+from tests.support.mqtt_clients import publish
 from tests.support.service import ALL, ask, running, service_config, wait_until
 
 

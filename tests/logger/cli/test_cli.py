@@ -26,7 +26,8 @@ from logger.store.crypto import read_table
 from logger.store.metadata import file_metadata
 from logger.store.store import ParquetStore
 from logger.streams.raw import RawPlugin
-from tests.support.brokers import MosquittoProcess, numbered, publish
+from tests.support.mosquitto import MosquittoProcess
+from tests.support.mqtt_clients import numbered, publish
 from tests.support.service import WAIT_S, ask, run_cli, running, service_config
 
 BASE_NS = 1_700_000_000_000_000_000

@@ -27,7 +27,8 @@ from logger.gateway.bus_reader import REOPEN_INITIAL_S
 from logger.gateway.bus_stats import DOWN, READING, REPLAY_DONE, GatewayStats, RateWindow
 from logger.gateway.gateway import Gateway
 from logger.mqtt.broker import EmbeddedBroker
-from tests.support.brokers import BrokerAddress, MosquittoProcess, Received, Subscriber
+from tests.support.mosquitto import MosquittoProcess
+from tests.support.mqtt_clients import BrokerAddress, Received, Subscriber
 from tests.support.service import run_cli
 
 VIN = "TESTVIN0000000001"

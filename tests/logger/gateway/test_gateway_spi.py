@@ -32,7 +32,8 @@ from logger.gateway.spi_publisher import SpiGatewayStats
 from spi.catalog import Catalog, load_catalog_source, write_catalog
 from spi.types import SpiType
 from spi.wire import decode_payloads as decode_spi
-from tests.support.brokers import BrokerAddress, MosquittoProcess, Received, Subscriber
+from tests.support.mosquitto import MosquittoProcess
+from tests.support.mqtt_clients import BrokerAddress, Received, Subscriber
 from tests.support.service import ask, captured, service_config
 from tests.support.service import running as service_running
 

@@ -18,19 +18,10 @@ from logger.core.config import BrokerConfig
 from logger.core.errors import BrokerError
 from logger.mqtt.broker import EmbeddedBroker
 from logger.mqtt.client import MQTTv5, MQTTv311, connect_with_backoff, make_client, protocol_for
-from tests.support import brokers
-from tests.support.brokers import (
-    LOOPBACK,
-    BrokerAddress,
-    BrokerKind,
-    MosquittoProcess,
-    Subscriber,
-    free_port,
-    make_tls_files,
-    numbered,
-    port_open,
-    publish,
-)
+from tests.support import mosquitto as mosquitto_support
+from tests.support.mosquitto import MosquittoProcess, make_tls_files
+from tests.support.mqtt_clients import BrokerAddress, BrokerKind, Subscriber, numbered, publish
+from tests.support.ports import LOOPBACK, free_port, port_open
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -83,8 +74,8 @@ def test_missing_mosquitto_says_how_to_install_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr(brokers, "_MOSQUITTO_PATHS", ())
-    with pytest.raises(brokers.MosquittoMissingError, match=r"tools/setup\.sh"):
+    monkeypatch.setattr(mosquitto_support, "_MOSQUITTO_PATHS", ())
+    with pytest.raises(mosquitto_support.MosquittoMissingError, match=r"tools/setup\.sh"):
         MosquittoProcess(tmp_path).start()
 
 

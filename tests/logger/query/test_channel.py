@@ -16,7 +16,8 @@ from logger.query import client
 from logger.query.answer import END_MARK
 from logger.query.client import parse_end
 from logger.service.service import Service
-from tests.support.brokers import BrokerAddress, MosquittoProcess, numbered, publish
+from tests.support.mosquitto import MosquittoProcess
+from tests.support.mqtt_clients import BrokerAddress, numbered, publish
 from tests.support.service import ALL, WAIT_S, captured, running, service_config
 
 selector = st.one_of(

@@ -17,7 +17,9 @@ from logger.query.answer import END_MARK
 from logger.query.channel import ChannelServer
 from logger.query.client import parse_end, read_frame
 from logger.service.service import Service
-from tests.support.brokers import MosquittoProcess, free_port, publish
+from tests.support.mosquitto import MosquittoProcess
+from tests.support.mqtt_clients import publish
+from tests.support.ports import free_port
 from tests.support.service import ALL, WAIT_S, run_cli, running, service_config, wait_until
 
 ROWS = 5000

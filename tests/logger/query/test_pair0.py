@@ -18,7 +18,7 @@ from logger.core.errors import Code, ConfigError
 from logger.query.answer import END_MARK, end_frame, to_ipc
 from logger.query.channel import MAX_MESSAGE, ChannelServer, QueryService
 from logger.query.client import parse_end, read_frame
-from tests.support.brokers import free_port
+from tests.support.ports import free_port
 from tests.support.service import wait_until
 
 TABLE = pa.table({"n": pa.array(range(1000), pa.int64()), "blob": [b"x" * 300] * 1000})

@@ -24,8 +24,9 @@ from logger.core.config import ExchangeConfig, RingbusConfig
 from logger.store.layout import HOUR_NS
 from logger.streams.raw import RAW_SCHEMA
 from tests.logger.capture.test_ledger import binary_ledger, first_format_ledger
-from tests.support.brokers import MosquittoProcess, numbered, publish
 from tests.support.engines import duckdb_rows, duckdb_source
+from tests.support.mosquitto import MosquittoProcess
+from tests.support.mqtt_clients import numbered, publish
 from tests.support.service import ALL, ask, captured, running, service_config
 from tests.support.streams import DEMO, demo_frames
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.brokers import free_port
 from tests.support.mounts import tmpfs
+from tests.support.ports import free_port
 from tests.support.service import run_cli
 
 INFO_LOG = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ (INFO|DEBUG) ")

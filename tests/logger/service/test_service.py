@@ -19,7 +19,8 @@ from logger.service.service import Service
 from logger.store.chunk import TableChunk
 from logger.streams.raw import RawPlugin
 from logger.streams.registry import PluginRegistry
-from tests.support.brokers import BrokerAddress, MosquittoProcess, Subscriber, numbered, publish
+from tests.support.mosquitto import MosquittoProcess
+from tests.support.mqtt_clients import BrokerAddress, Subscriber, numbered, publish
 from tests.support.service import WAIT_S, ask, captured, running, service_config
 
 

@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.brokers import MosquittoProcess, free_port, numbered, publish
+from tests.support.mosquitto import MosquittoProcess
+from tests.support.mqtt_clients import numbered, publish
+from tests.support.ports import free_port
 from tests.support.service import WAIT_S, ServiceProcess, count_rows, wait_until
 
 #: Modules the embedded defaults (one RAW exchange, embedded broker, no bus) never need.

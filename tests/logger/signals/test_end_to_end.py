@@ -18,7 +18,7 @@ from hw.simulate import Simulator, load_dbc
 from logger.core.config import BusConfig, ExchangeConfig, RingbusConfig
 from logger.core.errors import Code
 from logger.service.demo import demo_dbc
-from tests.support.brokers import MosquittoProcess
+from tests.support.mosquitto import MosquittoProcess
 from tests.support.service import ALL, ask, running, service_config, wait_until
 
 
