@@ -206,11 +206,13 @@ class SocketcanReader:
             self._poll.unregister(self._fd)
         self._sock, self._fd = None, -1
 
-    def wait(self, timeout: float) -> bool:
+    def wait(self, timeout: float, *, fill: bool = False) -> bool:
         """Wait up to ``timeout`` s for frames (or an error) on the socket; whether any came.
-        With a drain and frames held, up to ``timeout`` for enough frames to fill the batch."""
+        With a drain and frames held (or ``fill``), up to ``timeout`` for enough frames to fill
+        the batch."""
         if self._ring is not None:
-            return self._ring.wait(timeout, self.capacity - self.count if self.count else 1)
+            full = fill or self.count
+            return self._ring.wait(timeout, self.capacity - self.count if full else 1)
         return bool(self._poll.poll(max(0, int(timeout * 1000 + 0.999))))
 
     def receive(self) -> int:
