@@ -220,7 +220,9 @@ class SocketcanReader:
         if room <= 0 or self._fd < 0:
             return 0
         if self._ring is not None:
-            got = self._ring.take(self._frames, self._control, self._msgs, start, room)
+            got = self._ring.take(
+                self._frames, self._control, self._sizes, self._controllen, start, room
+            )
             if got:
                 self._columns(start, start + got)
                 self.pending = got

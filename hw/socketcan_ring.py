@@ -133,6 +133,7 @@ class DrainRing:
         self.msgs: npt.NDArray[Any] = raw[lay.msgs : lay.iovs].view(MMSG)
         self.frames: npt.NDArray[Any] = raw[lay.frames : lay.control].view(FRAME)
         self.control: npt.NDArray[Any] = raw[lay.control : lay.control + slots * CONTROL].view(CTRL)
+        self._sizes, self._controllen = self.msgs["len"], self.msgs["controllen"]
         self.written = self.taken = 0
         self._rate_from = (time.monotonic(), 0)  # (when, written): the rate naps are sized by
         self.up = False  # the drain said it is up
@@ -197,12 +198,14 @@ class DrainRing:
         self,
         frames: npt.NDArray[Any],
         control: npt.NDArray[Any],
-        msgs: npt.NDArray[Any],
+        sizes: npt.NDArray[Any],
+        controllen: npt.NDArray[Any],
         start: int,
         room: int,
     ) -> int:
-        """Copy up to ``room`` frames into slots ``start ..`` of ``frames``, ``control`` and
-        ``msgs`` (their length and control length) and give their ring slots back; how many."""
+        """Copy up to ``room`` frames into slots ``start ..`` of ``frames``, ``control``,
+        ``sizes`` (bytes read) and ``controllen`` (control bytes) and give their ring slots back;
+        how many."""
         self._read_notes()
         n = min(self.waiting, max(room, 0))
         if not n:
@@ -215,9 +218,9 @@ class DrainRing:
             if k:
                 frames[dst : dst + k] = self.frames[src : src + k]
                 control[dst : dst + k] = self.control[src : src + k]
-                msgs["len"][dst : dst + k] = self.msgs["len"][src : src + k]
-                msgs["controllen"][dst : dst + k] = self.msgs["controllen"][src : src + k]
-                self.msgs["controllen"][src : src + k] = CONTROL
+                sizes[dst : dst + k] = self._sizes[src : src + k]
+                controllen[dst : dst + k] = self._controllen[src : src + k]
+                self._controllen[src : src + k] = CONTROL
         self.taken += n
         if not self.stopped:
             with contextlib.suppress(BrokenPipeError):  # the drain ended: its notes say why
@@ -243,7 +246,7 @@ class DrainRing:
             return
         self.stop()
         os.close(self._notes)
-        del self.msgs, self.frames, self.control
+        del self.msgs, self.frames, self.control, self._sizes, self._controllen
         self._ring.close()
 
     def refresh(self) -> None:
