@@ -144,6 +144,13 @@ def gather_s(frames: int, rate: float) -> float:
     return min(GATHER_MAX_S, max(GATHER_MIN_S, frames / rate))
 
 
+def _taken(control_fd: int) -> int:
+    """The frames the service took so far, from its last count on the control pipe; -1 when the
+    pipe ended (the service closed it, or ended)."""
+    got = os.read(control_fd, 4096)
+    return int(COUNTER.unpack_from(got, len(got) - COUNTER.size)[0]) if got else -1
+
+
 def drain(sock_fd: int, ring_fd: int, slots: int, notes_fd: int, control_fd: int) -> None:
     """Read ``sock_fd`` into the ring until the control pipe ends (see the module's text)."""
     with socket.socket(fileno=os.dup(sock_fd)) as sock:
@@ -164,31 +171,36 @@ def drain(sock_fd: int, ring_fd: int, slots: int, notes_fd: int, control_fd: int
         ctypes.c_void_p,
     ]
     recvmmsg.restype = ctypes.c_int
-    reading, waiting = select.poll(), select.poll()
+    reading = select.poll()  # when the queue is empty: the socket, and the control pipe
     reading.register(sock_fd, _IN)
     reading.register(control_fd, _IN)
-    waiting.register(control_fd, _IN)
+    control = [control_fd]
     written = taken = 0
     rate = 0.0  # frames/s over the last reads, falling by RATE_DECAY per read
     last = time.monotonic()
+    nap = 0.0  # how long frames gather before the next read (seconds; 0: read at once)
     os.write(notes_fd, COUNTER.pack(written))  # up
     while True:
         free = slots - (written - taken)
-        for fd, _event in (reading if free else waiting).poll():
-            if fd == control_fd:
-                got = os.read(control_fd, 4096)
-                if not got:
+        if nap or not free:  # frames gather, or the ring is full: only the control pipe wakes it
+            if select.select(control, (), (), nap if free else None)[0]:
+                if (taken := _taken(control_fd)) < 0:
                     return
-                taken = COUNTER.unpack_from(got, len(got) - COUNTER.size)[0]
-        free = slots - (written - taken)
-        if not free:
-            continue
+                free = slots - (written - taken)
+            nap = 0.0
+            if not free:
+                continue
         slot = written % slots
         room = min(free, slots - slot)
         n = recvmmsg(sock_fd, first + slot * size, room, socket.MSG_DONTWAIT, None)
         if n < 0:
             err = ctypes.get_errno()
-            if err in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
+            if err in (errno.EAGAIN, errno.EWOULDBLOCK):  # the queue is empty: wait for a frame
+                for fd, _event in reading.poll():
+                    if fd == control_fd and (taken := _taken(control_fd)) < 0:
+                        return
+                continue
+            if err == errno.EINTR:
                 continue
             os.write(notes_fd, COUNTER.pack(-err))
             return
@@ -198,7 +210,7 @@ def drain(sock_fd: int, ring_fd: int, slots: int, notes_fd: int, control_fd: int
         rate = max(n / max(now - last, 1e-6), rate * RATE_DECAY)
         last = now
         if n < gather and n < room:  # the queue is empty: let frames gather, not wake per frame
-            time.sleep(gather_s(gather, rate))
+            nap = gather_s(gather, rate)
 
 
 def main(argv: list[str]) -> int:
