@@ -194,7 +194,7 @@ _KEY_LENGTH_SHIFT = 5  # the data length (0..64) above them
 
 
 @functools.cache
-def _bits_table() -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+def bits_table() -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """:func:`frame_bits` of every kind of frame (id flags, FD and BRS, data length), indexed
     by the key :func:`frame_bits_sum` computes."""
     size = (64 + 1) << _KEY_LENGTH_SHIFT
@@ -223,7 +223,7 @@ def frame_bits_sum(
     key = (can_id >> _KEY_ID_SHIFT).astype(np.intp)
     key |= (flags & 3).astype(np.intp) << _KEY_FLAG_SHIFT  # FLAG_FD 0x01, FLAG_BRS 0x02
     key |= np.minimum(lengths, 64) << _KEY_LENGTH_SHIFT
-    nominal, data = _bits_table()
+    nominal, data = bits_table()
     return int(nominal[key].sum()), int(data[key].sum())
 
 

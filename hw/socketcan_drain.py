@@ -19,8 +19,10 @@ pipes also ordering the memory between the processes:
 - control (service → drain): the frames taken so far, after every take; its end (the service
   closed it, or ended) stops the drain.
 
-After a read that emptied the kernel's queue the drain waits half a millisecond before it looks
-again (:data:`COALESCE_S`), so that a busy bus does not wake it once per frame.
+After a read the drain lets frames gather in the kernel's queue before it looks again, so that
+a busy bus costs a wake-up per batch of frames rather than one per frame: it waits as long as
+the rate of the last reads takes to bring a quarter of what the socket's receive buffer holds
+(:func:`gather_s`, between :data:`GATHER_MIN_S` and :data:`GATHER_MAX_S`).
 When the ring is full the drain stops reading, so the kernel queue fills and the kernel drops
 and counts as it always does (``SO_RXQ_OVFL``): a loss has one place where it is counted. The
 drain ignores SIGINT and SIGTERM: it ends when the service closes the control pipe, after the
@@ -48,12 +50,16 @@ TS_SPACE = socket.CMSG_SPACE(2 * _LONG)
 CONTROL = TS_SPACE + socket.CMSG_SPACE(4) + socket.CMSG_SPACE(16)  # room for one more
 """Bytes of control messages one frame may bring: its timestamp, its drop count, one more."""
 COUNTER = struct.Struct("=q")
-COALESCE_S = 0.0005
-"""After a read that emptied the queue with fewer than :data:`COALESCE_FRAMES` frames, the
-drain waits this long before it looks again, so that a busy bus costs one wake-up per half
-millisecond rather than one per frame (a 1 Mbit/s bus brings at most 11 frames in that time; a
-receive buffer of Debian's default 212,992 bytes holds 277)."""
-COALESCE_FRAMES = 16
+GATHER_MIN_S = 0.0005
+"""Shortest wait after a read that emptied the queue (a 1 Mbit/s bus brings at most 11 frames)."""
+GATHER_MAX_S = 0.002
+"""Longest wait after a read (a 1 Mbit/s bus brings at most 43 frames; a receive buffer of
+Debian's default 212,992 bytes holds 277, the default ``rcvbuf`` 28,369)."""
+TRUESIZE = 1024
+"""Bytes of receive buffer a frame waiting may take (the kernel charged 768, classic and FD)."""
+RATE_DECAY = 0.75
+"""The rate a wait is sized by falls to at most this share of itself per read: a burst keeps
+the waits short for a few reads after it."""
 _IN = select.POLLIN | select.POLLERR | select.POLLHUP
 
 
@@ -130,8 +136,26 @@ def point(ring: mmap.mmap, lay: Layout) -> ctypes.Array[MMsgHdr]:
     return (MMsgHdr * lay.slots).from_buffer(ring, lay.msgs)
 
 
+def gather_s(frames: int, rate: float) -> float:
+    """How long to let frames gather after a read: the time ``frames`` take at ``rate`` frames/s,
+    within :data:`GATHER_MIN_S` .. :data:`GATHER_MAX_S`."""
+    if rate <= 0:
+        return GATHER_MIN_S
+    return min(GATHER_MAX_S, max(GATHER_MIN_S, frames / rate))
+
+
+def _taken(control_fd: int) -> int:
+    """The frames the service took so far, from its last count on the control pipe; -1 when the
+    pipe ended (the service closed it, or ended)."""
+    got = os.read(control_fd, 4096)
+    return int(COUNTER.unpack_from(got, len(got) - COUNTER.size)[0]) if got else -1
+
+
 def drain(sock_fd: int, ring_fd: int, slots: int, notes_fd: int, control_fd: int) -> None:
     """Read ``sock_fd`` into the ring until the control pipe ends (see the module's text)."""
+    with socket.socket(fileno=os.dup(sock_fd)) as sock:
+        rcvbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    gather = max(1, min(rcvbuf // TRUESIZE, slots) // 4)  # frames to let gather between reads
     lay = layout(slots)
     ring = mmap.mmap(ring_fd, lay.size)
     msgs = point(ring, lay)
@@ -147,37 +171,46 @@ def drain(sock_fd: int, ring_fd: int, slots: int, notes_fd: int, control_fd: int
         ctypes.c_void_p,
     ]
     recvmmsg.restype = ctypes.c_int
-    reading, waiting = select.poll(), select.poll()
+    reading = select.poll()  # when the queue is empty: the socket, and the control pipe
     reading.register(sock_fd, _IN)
     reading.register(control_fd, _IN)
-    waiting.register(control_fd, _IN)
+    control = [control_fd]
     written = taken = 0
+    rate = 0.0  # frames/s over the last reads, falling by RATE_DECAY per read
+    last = time.monotonic()
+    nap = 0.0  # how long frames gather before the next read (seconds; 0: read at once)
     os.write(notes_fd, COUNTER.pack(written))  # up
     while True:
         free = slots - (written - taken)
-        for fd, _event in (reading if free else waiting).poll():
-            if fd == control_fd:
-                got = os.read(control_fd, 4096)
-                if not got:
+        if nap or not free:  # frames gather, or the ring is full: only the control pipe wakes it
+            if select.select(control, (), (), nap if free else None)[0]:
+                if (taken := _taken(control_fd)) < 0:
                     return
-                taken = COUNTER.unpack_from(got, len(got) - COUNTER.size)[0]
-        free = slots - (written - taken)
-        if not free:
-            continue
+                free = slots - (written - taken)
+            nap = 0.0
+            if not free:
+                continue
         slot = written % slots
-        n = recvmmsg(
-            sock_fd, first + slot * size, min(free, slots - slot), socket.MSG_DONTWAIT, None
-        )
+        room = min(free, slots - slot)
+        n = recvmmsg(sock_fd, first + slot * size, room, socket.MSG_DONTWAIT, None)
         if n < 0:
             err = ctypes.get_errno()
-            if err in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
+            if err in (errno.EAGAIN, errno.EWOULDBLOCK):  # the queue is empty: wait for a frame
+                for fd, _event in reading.poll():
+                    if fd == control_fd and (taken := _taken(control_fd)) < 0:
+                        return
+                continue
+            if err == errno.EINTR:
                 continue
             os.write(notes_fd, COUNTER.pack(-err))
             return
         written += n
         os.write(notes_fd, COUNTER.pack(written))
-        if n < COALESCE_FRAMES:  # the queue is empty: let frames gather rather than wake per frame
-            time.sleep(COALESCE_S)
+        now = time.monotonic()
+        rate = max(n / max(now - last, 1e-6), rate * RATE_DECAY)
+        last = now
+        if n < gather and n < room:  # the queue is empty: let frames gather, not wake per frame
+            nap = gather_s(gather, rate)
 
 
 def main(argv: list[str]) -> int:

@@ -43,15 +43,11 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import numpy.typing as npt
 
-from canp.schema import CAN_EFF_FLAG, CAN_EFF_MASK, CAN_RTR_FLAG, FLAG_FD
-from canp.wire import MAX_DATA, encode_frames
-from hw.bus import frame_bits_sum
+from canp.wire import encode_frames
 from hw.socketcan_drain import CONTROL, TS_SPACE
+from hw.socketcan_kinds import kind_keys, kinds
 from hw.socketcan_ring import CTRL, FRAME, IOV, MMSG, RING_SLOTS, DrainRing
 from hw.socketcan_socket import (
-    CAN_ID_FLAGS,
-    CAN_SFF_MASK,
-    CANFD_MTU,
     SO_RXQ_OVFL,
     SO_TIMESTAMPNS,
     KernelDrop,
@@ -64,21 +60,16 @@ from logger.core.config import MAX_RCVBUF
 _log = logging.getLogger(__name__)
 
 _U32 = 1 << 32
-_SFF_KEEP = np.uint32(CAN_ID_FLAGS | CAN_SFF_MASK)
-_EFF_KEEP = np.uint32(CAN_ID_FLAGS | CAN_EFF_MASK)
 _LONG = ctypes.sizeof(ctypes.c_long)
 _CMSG_HDR = socket.CMSG_LEN(0)
 _TS_LEN = socket.CMSG_LEN(2 * _LONG)
 _OVFL_LEN = socket.CMSG_LEN(4)
 _POLL_MASK = select.POLLIN | select.POLLERR | select.POLLHUP
+#: A timestamp's control message header (length, then level and type) as two 8-byte words.
+_TS_HEAD = np.array([_TS_LEN, socket.SOL_SOCKET | SO_TIMESTAMPNS << 32], np.int64)
 _CMSG_HEAD = struct.Struct("@Nii")
 _TIMESPEC = struct.Struct("@2l")
 _U32_VALUE = struct.Struct("=I")
-
-#: CAN FD: the data length a frame of n bytes (0..64) is read with (rounded up to a valid length).
-_PADDED = np.array(
-    [next(v for v in (*range(9), 12, 16, 20, 24, 32, 48, 64) if v >= n) for n in range(65)]
-)
 
 
 @functools.cache
@@ -125,7 +116,11 @@ class SocketcanReader:
         self._msgs["control"] = self._control.ctypes.data + slots * CTRL.itemsize
         self._controllen = self._msgs["controllen"]
         self._sizes = self._msgs["len"]
+        self._raw_id = self._frames["can_id"]
+        self._words = self._frames.view(np.uint64).reshape(capacity, -1)[:, 0]  # each's header
+        self._kinds = kinds()
         self._control_bytes = memoryview(self._control.view(np.uint8).data)
+        self._control_words = self._control.view(np.int64).reshape(capacity, -1)[:, :4]
         # The held and pending frames as CANP has them.
         self.can_id = np.zeros(capacity, np.uint32)
         self.flags = np.zeros(capacity, np.uint8)
@@ -206,11 +201,13 @@ class SocketcanReader:
             self._poll.unregister(self._fd)
         self._sock, self._fd = None, -1
 
-    def wait(self, timeout: float) -> bool:
+    def wait(self, timeout: float, *, fill: bool = False) -> bool:
         """Wait up to ``timeout`` s for frames (or an error) on the socket; whether any came.
-        With a drain and frames held, up to ``timeout`` for enough frames to fill the batch."""
+        With a drain and frames held (or ``fill``), up to ``timeout`` for enough frames to fill
+        the batch."""
         if self._ring is not None:
-            return self._ring.wait(timeout, self.capacity - self.count if self.count else 1)
+            full = fill or self.count
+            return self._ring.wait(timeout, self.capacity - self.count if full else 1)
         return bool(self._poll.poll(max(0, int(timeout * 1000 + 0.999))))
 
     def receive(self) -> int:
@@ -223,7 +220,9 @@ class SocketcanReader:
         if room <= 0 or self._fd < 0:
             return 0
         if self._ring is not None:
-            got = self._ring.take(self._frames, self._control, self._msgs, start, room)
+            got = self._ring.take(
+                self._frames, self._control, self._sizes, self._controllen, start, room
+            )
             if got:
                 self._columns(start, start + got)
                 self.pending = got
@@ -276,22 +275,11 @@ class SocketcanReader:
 
     def _columns(self, start: int, end: int) -> None:
         """The CANP id, flags and length and the bus bits of the frames in slots start..end."""
-        frames = self._frames[start:end]
-        raw = frames["can_id"]
-        fd = self._sizes[start:end] == CANFD_MTU
-        sff = (raw & CAN_EFF_FLAG) == 0
-        can_id = self.can_id[start:end]
-        np.bitwise_and(raw, np.where(sff, _SFF_KEEP, _EFF_KEEP), out=can_id)
-        flags = self.flags[start:end]
-        np.left_shift(
-            frames["flags"] & 3, 1, out=flags
-        )  # CANFD_BRS, CANFD_ESI → FLAG_BRS, FLAG_ESI
-        flags |= FLAG_FD
-        flags[~fd] = 0
-        lengths = self.lengths[start:end]
-        np.take(_PADDED, np.minimum(frames["len"], np.where(fd, MAX_DATA, 8)), out=lengths)
-        lengths[(raw & CAN_RTR_FLAG) != 0] = 0
-        self.bits = frame_bits_sum(can_id, flags, lengths)
+        kind = self._kinds.take(kind_keys(self._words[start:end], self._sizes[start:end]))
+        np.bitwise_and(self._raw_id[start:end], kind["keep"], out=self.can_id[start:end])
+        self.flags[start:end] = kind["flags"]
+        self.lengths[start:end] = kind["len"]
+        self.bits = int(kind["nominal"].sum()), int(kind["data"].sum())
         last = end - 1
         self._note_drops(start, end, self._control_drops(last))
         self._last_ts = self._timestamp_of(last)
@@ -322,15 +310,10 @@ class SocketcanReader:
     def _timestamps(self, n: int) -> npt.NDArray[np.int64]:
         """Kernel receive times (ns) of the first ``n`` slots: from the fixed layout when every
         slot has it (always, with the options :func:`configure` sets), else slot by slot."""
-        ctrl = self._control[:n]
-        fixed = (
-            (ctrl["len0"] == _TS_LEN)
-            & (ctrl["level0"] == socket.SOL_SOCKET)
-            & (ctrl["type0"] == SO_TIMESTAMPNS)
-        )
-        if fixed.all():
-            ts: npt.NDArray[np.int64] = ctrl["sec"].astype(np.int64) * 1_000_000_000
-            ts += ctrl["nsec"]
+        words = self._control_words[:n]  # the first control message: header, sec, nsec
+        if (words[:, :2] == _TS_HEAD).all():
+            ts: npt.NDArray[np.int64] = words[:, 2] * 1_000_000_000
+            ts += words[:, 3]
             return ts
         found = [self._timestamp_of(slot) for slot in range(n)]
         now = time.time_ns()  # a frame without its kernel time (never seen): the time it is sent

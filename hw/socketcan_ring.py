@@ -31,7 +31,12 @@ RING_SLOTS = 4096
 """Frames the drain may hold for the service (about 1 MB shared: 240 bytes a slot): a third of a
 second of a saturated 1 Mbit/s bus on top of the kernel's receive buffer."""
 TICK_S = 0.002
-"""How often a reader waiting for more frames than the drain has looks again (seconds)."""
+"""Shortest nap of a reader waiting for more frames than the drain has (seconds)."""
+RATE_WINDOW_S = 0.05
+"""The rate naps are sized by is the rate since at most about this long ago (seconds)."""
+NAP_MAX_S = 0.01
+"""Longest nap of a reader waiting for more frames than the drain has (seconds): the frames a
+burst of 100,000 frames/s brings meanwhile fill a quarter of the ring."""
 UP_S = 60.0
 """Longest a drain may take to start (a slow machine, busy)."""
 STOP_S = 5.0
@@ -43,6 +48,7 @@ _CMSG_HDR = socket.CMSG_LEN(0)
 _CMSG_OVFL = (f"=u{_SIZE_T}", "=i4", "=i4", "=u4")
 _AT_OVFL = (TS_SPACE, TS_SPACE + _SIZE_T, TS_SPACE + _SIZE_T + 4, TS_SPACE + _CMSG_HDR)
 _POLL_MASK = select.POLLIN | select.POLLERR | select.POLLHUP
+_NOTES_READ = 8 * 1024
 
 #: One received frame (struct can_frame / struct canfd_frame, host byte order).
 FRAME = np.dtype(
@@ -127,7 +133,9 @@ class DrainRing:
         self.msgs: npt.NDArray[Any] = raw[lay.msgs : lay.iovs].view(MMSG)
         self.frames: npt.NDArray[Any] = raw[lay.frames : lay.control].view(FRAME)
         self.control: npt.NDArray[Any] = raw[lay.control : lay.control + slots * CONTROL].view(CTRL)
+        self._sizes, self._controllen = self.msgs["len"], self.msgs["controllen"]
         self.written = self.taken = 0
+        self._rate_from = (time.monotonic(), 0)  # (when, written): the rate naps are sized by
         self.up = False  # the drain said it is up
         self.failure: OSError | None = None
         self.stopped = False
@@ -161,17 +169,27 @@ class DrainRing:
 
     def wait(self, timeout: float, want: int = 1) -> bool:
         """Wait up to ``timeout`` s for ``want`` frames (or the drain's end); whether there are
-        any. The first frame is waited for on the drain's notes; more than that, in ticks of
-        :data:`TICK_S`, so that a fast drain does not wake this thread for every frame."""
-        deadline = time.monotonic() + timeout
+        any. The first frame is waited for on the drain's notes; more than that, in naps as
+        long as the frames missing take at the rate they came at (:data:`TICK_S` ..
+        :data:`NAP_MAX_S`), so that a fast drain does not wake this thread for every frame."""
+        start = time.monotonic()
+        deadline = start + timeout
         self._read_notes()
         while self.waiting < want and self.failure is None and not self._ended:
-            left = deadline - time.monotonic()
+            now = time.monotonic()
+            left = deadline - now
             if left <= 0:
                 break
             if self.waiting:
-                time.sleep(min(left, TICK_S))
-            elif not self._poll.poll(max(0, int(left * 1000 + 0.999))):
+                when, written = self._rate_from
+                since = self.written - written
+                nap = (want - self.waiting) * (now - when) / since if since else 0.0
+                time.sleep(min(left, NAP_MAX_S, max(TICK_S, nap)))
+                if now - when > RATE_WINDOW_S:
+                    self._rate_from = (now, self.written)
+            elif self._poll.poll(max(0, int(left * 1000 + 0.999))):
+                self._rate_from = (time.monotonic(), self.written)  # the first frame's note
+            else:
                 break
             self._read_notes()
         return bool(self.waiting) or self.failure is not None
@@ -180,12 +198,14 @@ class DrainRing:
         self,
         frames: npt.NDArray[Any],
         control: npt.NDArray[Any],
-        msgs: npt.NDArray[Any],
+        sizes: npt.NDArray[Any],
+        controllen: npt.NDArray[Any],
         start: int,
         room: int,
     ) -> int:
-        """Copy up to ``room`` frames into slots ``start ..`` of ``frames``, ``control`` and
-        ``msgs`` (their length and control length) and give their ring slots back; how many."""
+        """Copy up to ``room`` frames into slots ``start ..`` of ``frames``, ``control``,
+        ``sizes`` (bytes read) and ``controllen`` (control bytes) and give their ring slots back;
+        how many."""
         self._read_notes()
         n = min(self.waiting, max(room, 0))
         if not n:
@@ -198,9 +218,9 @@ class DrainRing:
             if k:
                 frames[dst : dst + k] = self.frames[src : src + k]
                 control[dst : dst + k] = self.control[src : src + k]
-                msgs["len"][dst : dst + k] = self.msgs["len"][src : src + k]
-                msgs["controllen"][dst : dst + k] = self.msgs["controllen"][src : src + k]
-                self.msgs["controllen"][src : src + k] = CONTROL
+                sizes[dst : dst + k] = self._sizes[src : src + k]
+                controllen[dst : dst + k] = self._controllen[src : src + k]
+                self._controllen[src : src + k] = CONTROL
         self.taken += n
         if not self.stopped:
             with contextlib.suppress(BrokenPipeError):  # the drain ended: its notes say why
@@ -226,7 +246,7 @@ class DrainRing:
             return
         self.stop()
         os.close(self._notes)
-        del self.msgs, self.frames, self.control
+        del self.msgs, self.frames, self.control, self._sizes, self._controllen
         self._ring.close()
 
     def refresh(self) -> None:
@@ -234,19 +254,25 @@ class DrainRing:
         self._read_notes()
 
     def _read_notes(self) -> None:
+        """Every note the drain wrote so far: the last count of frames written, and its failure
+        (a failure is its last note)."""
         while not self._ended:
             try:
-                got = os.read(self._notes, 8 * 1024)
+                got = os.read(self._notes, _NOTES_READ)
             except BlockingIOError:
                 return
             if not got:
                 self._end()
                 return
-            for (value,) in COUNTER.iter_unpack(got):
+            notes = len(got) // COUNTER.size
+            for i in range(max(0, notes - 2), notes):  # counts only grow: the last two say all
+                value = COUNTER.unpack_from(got, i * COUNTER.size)[0]
                 if value < 0:
                     self.failure = OSError(-value, f"recvmmsg: {os.strerror(-value)}")
                 else:
                     self.written, self.up = value, True
+            if len(got) < _NOTES_READ:
+                return  # the pipe is empty now: no second read to learn that
 
     def _end(self) -> None:
         self._ended = True

@@ -93,6 +93,9 @@ def encode_columns(frames: FrameColumns) -> bytes:
 #: A frame header as it is on the wire (packed, little-endian).
 _HEAD_RECORD = np.dtype([("ts", "<u8"), ("can_id", "<u4"), ("flags", "u1"), ("len", "u1")])
 _COLUMN = np.arange(FRAME_HEAD_SIZE + MAX_DATA)
+#: Row n: which bytes of a full-width record (head and MAX_DATA data bytes) a frame of n data
+#: bytes keeps.
+_KEEP_BYTES = _COLUMN[None, :] < (FRAME_HEAD_SIZE + np.arange(MAX_DATA + 1))[:, None]
 
 
 def encode_frames(

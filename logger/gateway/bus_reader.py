@@ -287,22 +287,27 @@ class BusReader:
             return
         self.reading.set()
         stop, batch_s = self._stop, self.batch_s
+        gather = reader.drain_pid is not None  # a batch's frames gather in the drain's ring
         deadline = 0.0
+        opened = False  # frames came: the batch's deadline runs
         notified = -1
         while not stop.is_set():
             held = reader.count
-            timeout = POLL_S if not held else min(POLL_S, max(0.0, deadline - time.monotonic()))
+            timeout = min(POLL_S, max(0.0, deadline - time.monotonic())) if opened else POLL_S
             try:
-                got = reader.receive() if reader.wait(timeout) else 0
+                ready = reader.wait(timeout, fill=opened)
+                now = time.monotonic()
+                if ready and not opened:
+                    opened, deadline = True, now + batch_s
+                    if gather:
+                        continue  # take the batch's frames at once, when full or due
+                got = reader.receive() if ready else 0
             except OSError as exc:
                 self._flush_socket(reader)
                 self._read_failed(exc)
                 return
-            now = time.monotonic()
             if got:
                 self._took(reader, got, held, now)
-                if not held:
-                    deadline = now + batch_s
             idle = not got and not reader.count
             if idle:
                 reader.check_drops()  # frames dropped after the last one read
@@ -310,6 +315,7 @@ class BusReader:
                 self._kernel_drops()
             if reader.count and now >= deadline:
                 self._flush_socket(reader)
+            opened = opened and reader.count > 0  # a batch flushed full or due: the next opens
             if idle and notified != self.frames + self.dropped + self._kernel_seen:
                 notified = self.frames + self.dropped + self._kernel_seen
                 self._notify()  # let waiters see the counters

@@ -43,6 +43,13 @@ class Slots:
         self.control: npt.NDArray[Any] = np.zeros(capacity, CTRL)
         self.msgs: npt.NDArray[Any] = np.zeros(capacity, MMSG)
 
+    @property
+    def parts(
+        self,
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]]:
+        """What :meth:`DrainRing.take` copies into: frames, control, sizes, control lengths."""
+        return self.frames, self.control, self.msgs["len"], self.msgs["controllen"]
+
     def numbers(self, n: int) -> list[int]:
         """The frame numbers in the first ``n`` slots (from their data)."""
         data = self.frames["data"][:n, :8].copy()
@@ -95,7 +102,7 @@ def take_all(ring: DrainRing, slots: Slots, want: int, chunk: int) -> list[int]:
     deadline = time.monotonic() + WAIT_S
     while len(got) < want and time.monotonic() < deadline:
         if ring.wait(0.05):
-            n = ring.take(slots.frames, slots.control, slots.msgs, 0, chunk)
+            n = ring.take(*slots.parts, 0, chunk)
             assert (slots.msgs["len"][:n] == 16).all()  # the datagram's length, as read
             got += slots.numbers(n)
     return got
@@ -153,7 +160,7 @@ def test_stopping_ends_the_drain_and_leaves_what_it_read_to_take(
     tx.send(frame(10))  # read by nobody now
     slots = Slots(64)
     assert take_all(ring, slots, 10, 4) == list(range(10))
-    assert ring.take(slots.frames, slots.control, slots.msgs, 0, 4) == 0  # no error: stopped
+    assert ring.take(*slots.parts, 0, 4) == 0  # no error: stopped
     assert meminfo(rx)[0] > 0
 
 
@@ -168,7 +175,7 @@ def test_a_drain_that_dies_is_a_failed_read_after_the_frames_it_read(
     until(lambda: ring.wait(0.01) and ring.failure is not None, "the drain's end was seen")
     assert take_all(ring, slots, 5, 64) == list(range(5))
     with pytest.raises(OSError, match=r"drain process ended \(killed by signal 9\)") as raised:
-        ring.take(slots.frames, slots.control, slots.msgs, 0, 64)
+        ring.take(*slots.parts, 0, 64)
     assert raised.value.errno == errno.EPIPE
 
 
@@ -182,7 +189,7 @@ def test_a_failed_read_in_the_drain_raises_the_kernel_error(
     until(lambda: ring.wait(0.01), "the drain reported")
     slots = Slots(8)
     with pytest.raises(ConnectionRefusedError, match="recvmmsg"):
-        ring.take(slots.frames, slots.control, slots.msgs, 0, 8)
+        ring.take(*slots.parts, 0, 8)
 
 
 def test_the_drain_ignores_interrupts_and_ends_with_the_service(
