@@ -136,9 +136,7 @@ def encode_frames(
         full = np.empty((n, FRAME_HEAD_SIZE + longest), np.uint8)
         full[:, :FRAME_HEAD_SIZE] = heads
         full[:, FRAME_HEAD_SIZE:] = data[:, :longest]
-        out[HEAD_SIZE:] = full[
-            _COLUMN[: FRAME_HEAD_SIZE + longest] < (FRAME_HEAD_SIZE + lengths)[:, None]
-        ]
+        out[HEAD_SIZE:] = full[_KEEP_BYTES.take(lengths, axis=0)[:, : FRAME_HEAD_SIZE + longest]]
     return out.tobytes()
 
 

@@ -7,7 +7,7 @@ bound drops the frames it reads beyond it: counted, and logged once per burst.
 
 Reading: a ``socketcan`` bus is read in bulk from the socket python-can opened, by a drain
 process that never waits for this one (:class:`hw.socketcan_reader.SocketcanReader`), with a
-receive buffer of its ``rcvbuf`` bytes (default :data:`DEFAULT_RCVBUF`); frames the kernel
+receive buffer of its ``rcvbuf`` bytes (:mod:`logger.gateway.kernel_intake`); frames the kernel
 dropped count as ``kernel_dropped``, logged once per burst with the kernel times between which
 they were lost. Other interfaces: python-can's ``bus.recv(timeout)``.
 
@@ -33,7 +33,6 @@ from canp.wire import encode_messages
 from hw.bus import BusError, bitrates, describe, frame_bits, open_bus
 from hw.replay import ReplayBus
 from hw.socketcan_reader import SocketcanReader
-from hw.socketcan_socket import DEFAULT_RCVBUF
 from logger.core.burstlog import BurstLogger
 from logger.core.config import BusConfig
 from logger.core.errors import ConfigError
@@ -48,6 +47,7 @@ from logger.gateway.bus_stats import (
     BusStats,
     RateWindow,
 )
+from logger.gateway.kernel_intake import KernelIntake
 
 _log = logging.getLogger(__name__)
 _JOIN_S = 15.0
@@ -95,12 +95,7 @@ class BusReader:
         self.frames = self.bits_nominal = self.bits_data = 0
         self.dropped = self.read_errors = self.reopens = self.gaps = 0
         self.last_gap_s: float | None = None
-        self.rcvbuf: int | None = None  # the socket's receive buffer as the kernel granted it
-        self._socket_reader: SocketcanReader | None = None
-        self._kernel_seen = 0
-        self._kernel_log = BurstLogger(
-            _log, f"{self.where}: the kernel dropped frames: the socket's receive buffer was full"
-        )
+        self._kernel = KernelIntake(self.where, batch_frames, cfg.rcvbuf)
         # Changed under the gateway's lock only (by whoever ``enqueue`` hands batches to):
         self.backlog = self.published = self.lost = self.rejected = 0
         self.rates = RateWindow(self.bitrate, self.data_bitrate, time.monotonic(), RATE_WINDOW_S)
@@ -189,9 +184,7 @@ class BusReader:
         bus, self.bus = self.bus, None
         if bus is None:
             return
-        if self._socket_reader is not None:
-            self._socket_reader.detach()  # counts what the kernel dropped last
-            self._kernel_drops()
+        self._kernel.detach()  # counts what the kernel dropped last
         try:
             bus.shutdown()
         except Exception as exc:  # a driver failing to close must not stop the others
@@ -281,7 +274,7 @@ class BusReader:
     def _read_socket(self, sock: socket.socket) -> None:
         """Read a SocketCAN bus in bulk until stop (taking what the drain read) or a failure."""
         try:
-            reader = self._attach(sock)
+            reader = self._kernel.attach(sock)
         except OSError as exc:  # the drain could not start
             self._read_failed(exc)
             return
@@ -311,13 +304,13 @@ class BusReader:
             idle = not got and not reader.count
             if idle:
                 reader.check_drops()  # frames dropped after the last one read
-            if reader.kernel_dropped != self._kernel_seen:
-                self._kernel_drops()
+            if reader.kernel_dropped != self._kernel.dropped:
+                self._kernel.count_drops()
             if reader.count and now >= deadline:
                 self._flush_socket(reader)
             opened = opened and reader.count > 0  # a batch flushed full or due: the next opens
-            if idle and notified != self.frames + self.dropped + self._kernel_seen:
-                notified = self.frames + self.dropped + self._kernel_seen
+            if idle and notified != self.frames + self.dropped + self._kernel.dropped:
+                notified = self.frames + self.dropped + self._kernel.dropped
                 self._notify()  # let waiters see the counters
             self.rates.roll(now, self.frames, self.bits_nominal, self.bits_data)
         reader.stop_reading()
@@ -342,30 +335,9 @@ class BusReader:
         if reader.count >= self.batch_frames:
             self._flush_socket(reader)
 
-    def _attach(self, sock: socket.socket) -> SocketcanReader:
-        reader = self._socket_reader
-        if reader is None:
-            reader = self._socket_reader = SocketcanReader(self.batch_frames)
-        self.rcvbuf = reader.attach(
-            sock, self.cfg.rcvbuf or DEFAULT_RCVBUF, self.where, quiet=self.rcvbuf is not None
-        )
-        return reader
-
     def _flush_socket(self, reader: SocketcanReader) -> None:
         if frames := reader.count:
             self._enqueue(Batch(self, reader.payload(), frames))
-
-    def _kernel_drops(self) -> None:
-        """Count (and log, once per burst) the frames the kernel dropped since the last look."""
-        reader = self._socket_reader
-        if reader is None or reader.kernel_dropped == self._kernel_seen:
-            return
-        new, self._kernel_seen = reader.kernel_dropped - self._kernel_seen, reader.kernel_dropped
-        drop = reader.last_drop
-        self._kernel_log.hit(
-            f"{new} frames {drop.where() if drop else ''} ({self._kernel_seen} in all; "
-            f"receive buffer {self.rcvbuf} bytes)"
-        )
 
     def _read_failed(self, exc: Exception) -> None:
         self.close()
@@ -394,7 +366,7 @@ class BusReader:
     def stats(self, now: float | None = None) -> BusStats:
         """The bus's counters; rates over the window ending at ``now`` (monotonic; default now)."""
         fps, load = self.rates.current(time.monotonic() if now is None else now)
-        drop = self._socket_reader.last_drop if self._socket_reader is not None else None
+        drop = self._kernel.last_drop
         return BusStats(
             name=self.name,
             state=self.state,
@@ -414,8 +386,8 @@ class BusReader:
             gaps=self.gaps,
             last_gap_s=self.last_gap_s,
             failure=self.failure,
-            kernel_dropped=self._kernel_seen,
-            rcvbuf=self.rcvbuf,
+            kernel_dropped=self._kernel.dropped,
+            rcvbuf=self._kernel.rcvbuf,
             kernel_drop_after_ns=drop.after_ns if drop is not None else None,
             kernel_drop_before_ns=drop.before_ns if drop is not None else None,
         )
