@@ -28,6 +28,7 @@ import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
@@ -148,6 +149,7 @@ class CanpPlugin(StreamPlugin):
         #: DBC message → its signal names (in DBC order); empty without a DBC.
         self.catalog: dict[str, list[str]] = {}
         self._metadata: dict[str, str] = {}
+        self._databases: dict[str, Path] = {}
         self._stats_lock = threading.Lock()
         #: What the signal decoding could not decode since start (also counts the batches that
         #: queries encode from memory).
@@ -157,6 +159,7 @@ class CanpPlugin(StreamPlugin):
             identity = database_identity(exchange.dbc, db)
             self.codec = DatabaseCodec(db)
             self._metadata = {"sdvlog.dbc_name": identity.name, "sdvlog.dbc_hash": identity.sha256}
+            self._databases = {identity.sha256: Path(exchange.dbc)}
             for message, codec in self.codec.codecs.items():
                 try:
                     check_table_name(signal_table(message))
@@ -169,6 +172,9 @@ class CanpPlugin(StreamPlugin):
 
     def metadata(self) -> dict[str, str]:
         return dict(self._metadata)
+
+    def databases(self) -> dict[str, Path]:
+        return dict(self._databases)
 
     def signal_chunks(self, frames: pa.Table) -> list[TableChunk]:
         """One ``signals/message=<Name>`` chunk per message decoded from a ``frames`` table (in

@@ -266,6 +266,7 @@ class LogImporter:
                 )
             store = ParquetStore(self.parquet, self.exchange.name, meta)
             store.recover()
+            store.keep_databases(self.plugin.databases())
         signals = self.plugin.signal_chunks(table)
         frames = TableChunk(FRAMES, table, TIME_COLUMN, self.plugin.frames_hints)
         files = store.write([frames, *signals])

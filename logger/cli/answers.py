@@ -21,6 +21,8 @@ from logger.query import client
 from logger.query.answer import Answerer, StoreSource, parse_for
 from logger.query.channel import split_exchange
 from logger.query.client import Reply, parse_end, read_frame
+from logger.store.databases import kept_database
+from logger.store.recovery import exchange_metadata
 from logger.store.store import ParquetStore, stored_exchanges
 from logger.streams.registry import PluginRegistry
 
@@ -32,7 +34,8 @@ def offline_source(
     key_id: str | None,
     dbc: Path | None = None,
 ) -> StoreSource:
-    """A store directory as a query source; the plugin comes from the files' metadata."""
+    """A store directory as a query source; the plugin comes from the files' metadata, and the
+    database for signal queries from ``dbc`` or else from the store's kept copy."""
     found = stored_exchanges(directory)
     if not found:
         raise ConfigError("--dir", f"no sdv-logger exchange found under {directory}")
@@ -47,6 +50,10 @@ def offline_source(
             "--exchange",
             f"no exchange {exchange!r} under {directory} (found: {', '.join(sorted(found))})",
         )
+    if dbc is None:  # the database the store kept, named by the hash its files carry
+        meta = exchange_metadata(directory / exchange)
+        if "sdvlog.dbc_hash" in meta or not meta:
+            dbc = kept_database(directory / exchange, meta.get("sdvlog.dbc_hash"))
     enc = EncryptionConfig(key_id=key_id or "k1", key_file=key_file) if key_file else None
     cfg = ParquetConfig(dir=directory, encryption=enc)
     plugin_name = found[exchange]

@@ -24,7 +24,10 @@ def _query_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key-file", type=Path, help="key of an encrypted store (with --dir)")
     p.add_argument("--key-id", default=None, help="key id of an encrypted store (with --dir)")
     p.add_argument(
-        "--dbc", type=Path, help="database for signal queries (msg=, sig=, where=) with --dir"
+        "--dbc",
+        type=Path,
+        help="database for signal queries (msg=, sig=, where=) with --dir (default: the one the "
+        "store kept for its files)",
     )
 
 

@@ -122,6 +122,7 @@ class Service:
     def _start_exchange(self, ex_cfg: ExchangeConfig, plugin: StreamPlugin) -> None:
         store = ParquetStore(self.cfg.parquet, ex_cfg.name, file_metadata(self.cfg, ex_cfg, plugin))
         report = store.recover()
+        store.keep_databases(plugin.databases())
         log.info("%s: store recovered: %s", ex_cfg.name, report)
         client_id = f"sdvlog-{self.cfg.vin}-{ex_cfg.name}"
         memory = self.cfg.limits.per_exchange(len(self.cfg.exchanges))

@@ -25,6 +25,10 @@ from pathlib import Path
 
 from logger.core.errors import StoreError
 
+#: The folder under an exchange that keeps the databases its tables were decoded with
+#: (:mod:`logger.store.databases`); not a table.
+DATABASES_DIR = "_databases"
+
 HOUR_NS = 3_600_000_000_000
 SUFFIX = ".parquet"
 _NAME_RE = re.compile(r"^(\d{1,19})-(\d{1,19})-(\d{1,19})\.parquet$")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from logger.store.layout import StoredFile, parse_name, parse_path, parse_temp_name
+from logger.store.layout import DATABASES_DIR, StoredFile, parse_name, parse_path, parse_temp_name
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,10 @@ def scan(root: Path, read_only: bool = False) -> RecoveryReport:
         where = Path(exc.filename) if exc.filename else root
         skipped.append(SkippedFile(where, f"unreadable directory: {exc.strerror or exc}"))
 
-    for dirpath, _dirs, names in os.walk(root, onerror=walk_error):
+    for dirpath, dirs, names in os.walk(root, onerror=walk_error):
         directory = Path(dirpath)
+        if directory == root and DATABASES_DIR in dirs:
+            dirs.remove(DATABASES_DIR)  # the kept databases (logger/store/databases.py)
         for name in names:
             path = directory / name
             final = parse_temp_name(name)

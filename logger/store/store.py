@@ -25,6 +25,7 @@ from logger.core.config import ParquetConfig
 from logger.core.errors import StoreError
 from logger.store.chunk import TableChunk
 from logger.store.crypto import StoreCrypto
+from logger.store.databases import keep_database
 from logger.store.index import StoreIndex
 from logger.store.layout import StoredFile
 from logger.store.reader import FileReader
@@ -75,6 +76,11 @@ class ParquetStore:
         self._time_unit = base_metadata.get(TIME_UNIT_KEY)
         self._recovered = False
         self._stuck = False
+
+    def keep_databases(self, databases: Mapping[str, Path]) -> None:
+        """Keep a copy of each database (SHA-256 → file) the exchange decodes with."""
+        for sha256, source in databases.items():
+            keep_database(self.root, sha256, source)
 
     def recover(self, read_only: bool = False) -> RecoveryReport:
         """Scan the directory: remove leftover temporaries, index every valid file.

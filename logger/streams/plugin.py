@@ -9,6 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -78,6 +79,10 @@ class StreamPlugin(ABC):
 
     def metadata(self) -> dict[str, str]:
         """Extra key-value metadata for every file this plugin's exchange writes (e.g. DBC name/hash)."""
+        return {}
+
+    def databases(self) -> dict[str, Path]:
+        """The databases this plugin decodes with, SHA-256 → file: the store keeps a copy of each."""
         return {}
 
     @abstractmethod

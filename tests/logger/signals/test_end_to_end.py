@@ -18,6 +18,7 @@ from hw.simulate import Simulator, load_dbc
 from logger.core.config import BusConfig, ExchangeConfig, RingbusConfig
 from logger.core.errors import Code
 from logger.service.demo import demo_dbc
+from logger.store.databases import kept_databases
 from tests.support.mosquitto import MosquittoProcess
 from tests.support.service import ALL, ask, running, service_config, wait_until
 
@@ -78,6 +79,8 @@ def test_signal_queries_answer_from_memory_and_disk(
         assert set(table.column("bus").to_pylist()) == {"body"}
         store = service.exchanges["can"].store
         assert store.files("signals/message=EngineData", 0, 2**63 - 1)
+        kept = kept_databases(store.root)  # the database the tables were decoded with
+        assert [p.read_bytes() for p in kept.values()] == [demo_dbc().read_bytes()]
 
         frames = ask(service, f"{ALL};id=0x100,0x200").table()
         speed = float(pa.compute.max(table.column("EngineSpeed")).as_py())
