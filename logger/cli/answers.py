@@ -4,7 +4,6 @@ writing it out: what ``sdvlog query`` and ``sdvlog export`` share."""
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import json
 import sys
@@ -13,7 +12,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from logger.core.config import EncryptionConfig, ExchangeConfig, ParquetConfig
 from logger.core.errors import ConfigError, QueryError
@@ -21,6 +19,7 @@ from logger.query import client
 from logger.query.answer import Answerer, StoreSource, parse_for
 from logger.query.channel import split_exchange
 from logger.query.client import Reply, parse_end, read_frame
+from logger.query.encodings import csv_bytes, json_rows, printable
 from logger.store.databases import kept_database
 from logger.store.recovery import exchange_metadata
 from logger.store.store import ParquetStore, stored_exchanges
@@ -107,21 +106,6 @@ def _output(path: Path | None, binary: bool) -> Iterator[IO[Any]]:
         yield sys.stdout.buffer if binary else sys.stdout
 
 
-def _printable(table: pa.Table) -> pa.Table:
-    """Binary columns as hex so text formats can show them."""
-    cols = [
-        pa.chunked_array([_hex(c) for c in col.chunks], pa.string())
-        if pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type)
-        else col
-        for col in table.columns
-    ]
-    return pa.table(cols, names=table.column_names)
-
-
-def _hex(chunk: pa.Array) -> pa.Array:
-    return pa.array([None if v is None else v.hex() for v in chunk.to_pylist()], pa.string())
-
-
 def _hex_ids(table: pa.Table) -> pa.Table:
     """CAN ids as engineers read them (0x2B0) in the human-readable table."""
     if "id" not in table.column_names or not pa.types.is_integer(table.schema.field("id").type):
@@ -131,7 +115,7 @@ def _hex_ids(table: pa.Table) -> pa.Table:
 
 
 def _write_table(table: pa.Table, out: IO[Any]) -> None:
-    t = _printable(_hex_ids(table))
+    t = printable(_hex_ids(table))
     if not t.num_columns:
         out.write("(no rows)\n")
         return
@@ -145,19 +129,12 @@ def _write_table(table: pa.Table, out: IO[Any]) -> None:
 
 
 def _write_csv(table: pa.Table, out: IO[Any]) -> None:
-    t = _printable(table)
-    if t.num_columns:
-        buf = pa.BufferOutputStream()
-        pacsv.write_csv(t, buf)
-        out.write(buf.getvalue().to_pybytes().decode("utf-8"))
+    out.write(csv_bytes(table).decode("utf-8"))
 
 
 def _write_jsonl(table: pa.Table, out: IO[Any]) -> None:
-    for row in table.to_pylist():
-        enc = {
-            k: base64.b64encode(v).decode() if isinstance(v, bytes) else v for k, v in row.items()
-        }
-        out.write(json.dumps(enc, default=str) + "\n")
+    for row in json_rows(table):
+        out.write(json.dumps(row, default=str) + "\n")
 
 
 def _write_arrow(table: pa.Table, out: IO[Any]) -> None:

@@ -14,6 +14,7 @@ from logger.core.errors import SdvLoggerError
 #: imported only to build the parser.
 MODULES: dict[str, str] = {
     "run": "logger.cli.run",
+    "serve": "logger.cli.run",
     "query": "logger.cli.query",
     "inspect": "logger.cli.inspect",
     "demo": "logger.cli.demo",
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[
-        min(args.verbose + (args.cmd in ("run", "demo")), 2)
+        min(args.verbose + (args.cmd in ("run", "serve", "demo")), 2)
     ]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -23,12 +24,26 @@ RUN_ARROW_POOL = "system"
 
 
 def _run(args: argparse.Namespace) -> int:
+    return run_service(args.config, serve=False)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    return run_service(args.config, serve=True)
+
+
+def run_service(config: Path | None, *, serve: bool) -> int:
+    """The service of ``config`` (None: the embedded defaults) until a signal; with ``serve``,
+    the HTTP API too (``[http]`` as configured, else its defaults: loopback, port 8080)."""
     if "pyarrow" not in sys.modules:  # Arrow reads the variable when it is first loaded
         os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", RUN_ARROW_POOL)
     from logger.core.config import Config, load_config  # noqa: PLC0415 - keep `sdvlog --help` fast
     from logger.service.service import Service  # noqa: PLC0415
 
-    cfg = load_config(args.config) if args.config else Config()
+    cfg = load_config(config) if config else Config()
+    if serve and cfg.http is None:
+        from logger.core.config import HttpConfig  # noqa: PLC0415
+
+        cfg = dataclasses.replace(cfg, http=HttpConfig())
     if not cfg.buses:  # only the gateway's log formats (asammdf) use pandas
         from logger.core.compat import keep_pandas_unloaded  # noqa: PLC0415
 
@@ -39,6 +54,12 @@ def _run(args: argparse.Namespace) -> int:
 
 SUBCOMMANDS: dict[str, Subcommand] = {
     "run": Subcommand(
-        "run every configured part (broker, gateway, exchanges, query channel)", _run_args, _run
+        "run every configured part (broker, gateway, exchanges, query channel; the HTTP API "
+        "when [http] is configured)",
+        _run_args,
+        _run,
+    ),
+    "serve": Subcommand(
+        "run the service with its HTTP API ([http], default loopback port 8080)", _run_args, _serve
     ),
 }

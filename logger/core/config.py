@@ -276,6 +276,45 @@ class QueryConfig:
             raise ConfigError("query.max_clients", f"must be at least 1, got {self.max_clients}")
 
 
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    """The HTTP API (``[http]``): on loopback by default; anywhere else only with a bearer token
+    (``token_env`` names the variable holding it, or ``token_file`` the file)."""
+
+    listen: str = "127.0.0.1:8080"
+    token_env: str | None = None
+    token_file: Path | None = None
+    max_rows: int = 1_000_000  # per answer
+
+    def __post_init__(self) -> None:
+        host, sep, port = self.listen.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ConfigError("http.listen", f"expected HOST:PORT, got {self.listen!r}")
+        if not self.loopback and self.token_env is None and self.token_file is None:
+            raise ConfigError(
+                "http.token_env",
+                f"listening on {self.listen} (not loopback) needs a token: set token_env or "
+                "token_file",
+            )
+        if self.max_rows < 1:
+            raise ConfigError("http.max_rows", f"must be at least 1, got {self.max_rows}")
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    @property
+    def loopback(self) -> bool:
+        return self.host in _LOOPBACK
+
+
 @dataclass(frozen=True)
 class Config:
     vin: str = DEFAULT_VIN
@@ -286,6 +325,7 @@ class Config:
     parquet: ParquetConfig = ParquetConfig()
     query: QueryConfig = QueryConfig()
     limits: LimitsConfig = LimitsConfig()
+    http: HttpConfig | None = None
     source: Path | None = None
 
     def __post_init__(self) -> None:

@@ -16,6 +16,7 @@ from logger.core.config import (
     ExchangeConfig,
     FullOp,
     GatewayConfig,
+    HttpConfig,
     LimitsConfig,
     ParquetConfig,
     QueryConfig,
@@ -262,6 +263,20 @@ def _limits(s: Section) -> LimitsConfig:
     return cfg
 
 
+def _http(s: Section) -> HttpConfig:
+    d = HttpConfig()
+    cfg = s.guarded(
+        lambda: HttpConfig(
+            listen=s.get("listen", str, d.listen),
+            token_env=s.opt("token_env", str),
+            token_file=s.path_opt("token_file"),
+            max_rows=s.get("max_rows", int, d.max_rows),
+        )
+    )
+    s.finish()
+    return cfg
+
+
 def _missing(s: Section, name: str) -> str:
     raise ConfigError(s.key(name), "is required")
 
@@ -286,6 +301,7 @@ def build_config(data: Mapping[str, Any], source: Path | None) -> Config:
     )
     q.finish()
     limits = _limits(root.sub("limits"))
+    http = _http(root.sub("http")) if "http" in data else None
     root.finish()
     return Config(
         vin=vin,
@@ -296,5 +312,6 @@ def build_config(data: Mapping[str, Any], source: Path | None) -> Config:
         parquet=parquet,
         query=query,
         limits=limits,
+        http=http,
         source=source,
     )

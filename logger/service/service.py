@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # imported only when configured: the gateway (python-can, can
     # buses, the embedded broker (amqtt) for broker.url = "embedded"
     from logger.gateway.gateway import Gateway
     from logger.mqtt.broker import EmbeddedBroker
+    from logger.web.server import HttpServer
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class Service:
         self.broker: EmbeddedBroker | None = None
         self.gateway: Gateway | None = None
         self.exchanges: dict[str, Exchange] = {}
+        self.http: HttpServer | None = None
         self.queries = QueryService({})
         self.channel = ChannelServer(cfg.query.url, self.queries, max_clients=cfg.query.max_clients)
         self.stopped = threading.Event()
@@ -93,6 +95,11 @@ class Service:
         if self._started:
             return
         plugins = prepare(self.cfg, self.registry)
+        token = None
+        if self.cfg.http is not None:
+            from logger.web.server import read_token  # noqa: PLC0415 - Starlette, uvicorn
+
+            token = read_token(self.cfg.http, self.cfg.source)
         self._started = True
         try:
             self.channel.start()
@@ -109,6 +116,11 @@ class Service:
                 ep = self._endpoint()
                 self.gateway = Gateway(self.cfg, ep.host, ep.port, ep.protocol)
                 self.gateway.start()
+            if self.cfg.http is not None:
+                from logger.web.server import HttpServer  # noqa: PLC0415
+
+                self.http = HttpServer(self, self.cfg.http, token)
+                self.http.start()
         except SdvLoggerError:
             self.stop()
             raise
@@ -136,6 +148,8 @@ class Service:
         """Flush every ring, write and acknowledge what is held, then close everything."""
         if self.stopped.is_set() or not self._started:
             return
+        if self.http is not None:
+            self.http.stop()  # no new answers while the parts below stop
         if self.gateway is not None:
             self.gateway.stop()  # first: what it holds reaches the broker, then the exchanges
         for exchange in self.exchanges.values():
@@ -165,4 +179,6 @@ class Service:
         if self.gateway is not None:
             out["gateway"] = self.gateway.stats().as_dict()
         out["channel"] = self.channel.stats().as_dict()
+        if self.http is not None:
+            out["http"] = self.http.stats()
         return out

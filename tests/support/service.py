@@ -107,13 +107,15 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 class ServiceProcess:
-    """``sdvlog run -c FILE`` as a child process; ``subscribed`` is set when its log says so."""
+    """``sdvlog run -c FILE`` (or ``serve``) as a child process; ``subscribed`` and ``serving``
+    are set when its log says so."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, command: str = "run") -> None:
         self.subscribed = threading.Event()
+        self.serving = threading.Event()
         self.log: list[str] = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "logger.cli.app", "run", "-c", str(config)],
+            [sys.executable, "-m", "logger.cli.app", command, "-c", str(config)],
             stderr=subprocess.PIPE,
             text=True,
         )
@@ -125,6 +127,8 @@ class ServiceProcess:
             self.log.append(line)
             if "subscribed to" in line:
                 self.subscribed.set()
+            if "HTTP API on" in line:
+                self.serving.set()
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)

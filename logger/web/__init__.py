@@ -1,0 +1,23 @@
+"""The HTTP API: the channel's answers, the exchanges, health and metrics over HTTP (Starlette
+under uvicorn, in the service's process)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from logger.core.exports import lazy_exports
+
+if TYPE_CHECKING:
+    from logger.web.app import make_app
+    from logger.web.server import HttpServer, read_token
+
+__all__ = ["HttpServer", "make_app", "read_token"]
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "HttpServer": "logger.web.server",
+        "read_token": "logger.web.server",
+        "make_app": "logger.web.app",
+    },
+)

@@ -1,0 +1,127 @@
+"""``/api/query``'s answers in the formats HTTP clients ask for, streamed frame by frame: an Arrow
+IPC stream (one schema, a record batch per frame), JSON, CSV or Parquet (a row group per frame).
+
+Each encoder takes the channel's reply frames (data frames, then the end frame) and yields bytes;
+memory stays at about one frame whatever the answer's size.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from logger.core.errors import Code
+from logger.query.answer import END_MARK
+from logger.query.client import parse_end, read_frame
+from logger.query.encodings import csv_bytes, json_rows
+
+__all__ = ["FORMATS", "AnswerFormat", "End", "format_for"]
+
+
+@dataclass
+class End:
+    """The end frame's codes and message, known once the answer is sent."""
+
+    disk: Code = Code.OK
+    memory: Code = Code.OK
+    message: str | None = None
+
+
+def _tables(frames: Iterable[bytes], end: End) -> Iterator[pa.Table]:
+    for frame in frames:
+        if frame[: len(END_MARK)] == END_MARK:
+            end.disk, end.memory, end.message = parse_end(frame)
+        else:
+            yield read_frame(frame)
+
+
+def _drain(sink: io.BytesIO) -> bytes:
+    data = sink.getvalue()
+    sink.seek(0)
+    sink.truncate()
+    return data
+
+
+def arrow_stream(frames: Iterable[bytes], end: End) -> Iterator[bytes]:
+    sink = io.BytesIO()
+    writer: pa.ipc.RecordBatchStreamWriter | None = None
+    schema: pa.Schema | None = None
+    for table in _tables(frames, end):
+        if writer is None or schema is None:
+            schema = table.schema
+            writer = pa.ipc.new_stream(sink, schema)
+        writer.write_table(table.cast(schema) if table.schema != schema else table)
+        yield _drain(sink)
+    if writer is not None:
+        writer.close()
+        yield _drain(sink)
+
+
+def json_object(frames: Iterable[bytes], end: End) -> Iterator[bytes]:
+    yield b'{"rows": ['
+    first = True
+    for table in _tables(frames, end):
+        for row in json_rows(table):
+            yield (b"" if first else b", ") + json.dumps(row, default=str).encode()
+            first = False
+    tail = {"disk": int(end.disk), "memory": int(end.memory), "message": end.message}
+    yield b"], " + json.dumps(tail)[1:].encode()
+
+
+def csv_text(frames: Iterable[bytes], end: End) -> Iterator[bytes]:
+    header = True
+    for table in _tables(frames, end):
+        yield csv_bytes(table, header=header)
+        header = False
+
+
+def parquet_file(frames: Iterable[bytes], end: End) -> Iterator[bytes]:
+    import pyarrow.parquet as pq  # noqa: PLC0415 - only for this format
+
+    sink = io.BytesIO()
+    writer: pq.ParquetWriter | None = None
+    schema: pa.Schema | None = None
+    for table in _tables(frames, end):
+        if writer is None or schema is None:
+            schema = table.schema
+            writer = pq.ParquetWriter(sink, schema, compression="zstd")
+        writer.write_table(table.cast(schema) if table.schema != schema else table)
+        yield _drain(sink)
+    if writer is not None:
+        writer.close()
+        yield _drain(sink)
+
+
+@dataclass(frozen=True)
+class AnswerFormat:
+    name: str
+    media_type: str
+    encode: Callable[[Iterable[bytes], End], Iterator[bytes]]
+
+
+FORMATS: dict[str, AnswerFormat] = {
+    f.name: f
+    for f in (
+        AnswerFormat("arrow", "application/vnd.apache.arrow.stream", arrow_stream),
+        AnswerFormat("json", "application/json", json_object),
+        AnswerFormat("csv", "text/csv", csv_text),
+        AnswerFormat("parquet", "application/vnd.apache.parquet", parquet_file),
+    )
+}
+_BY_MEDIA = {f.media_type: f for f in FORMATS.values()}
+
+
+def format_for(name: str | None, accept: str | None) -> AnswerFormat | None:
+    """The format ``format=`` names, else the first the ``Accept`` header lists that we speak,
+    else Arrow; None for an unknown ``format=``."""
+    if name is not None:
+        return FORMATS.get(name)
+    for item in (accept or "").split(","):
+        found = _BY_MEDIA.get(item.split(";")[0].strip())
+        if found is not None:
+            return found
+    return FORMATS["arrow"]

@@ -1,0 +1,121 @@
+"""The HTTP API as an ASGI application (Starlette): the channel's grammar at ``/api/query`` in
+Arrow, JSON, CSV or Parquet, the exchanges, health and Prometheus metrics. Bad input is a 4xx
+with the channel's codes and a message, never a 500. With a token, every route wants
+``Authorization: Bearer <token>`` (compared in constant time)."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from itertools import chain
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from logger.core.config import HttpConfig
+from logger.core.errors import Code
+from logger.query.answer import END_MARK
+from logger.query.channel import MAX_COMMAND, split_exchange
+from logger.query.client import parse_end
+from logger.web.answer_formats import FORMATS, End, format_for
+from logger.web.live import Live, exchanges_info
+from logger.web.metrics import prometheus_text
+
+__all__ = ["make_app"]
+
+_OK = (Code.OK, Code.NONE)
+
+
+def problem(status: int, code: Code, message: str) -> JSONResponse:
+    """A 4xx answer in the channel's terms."""
+    return JSONResponse(
+        {"disk": int(code), "memory": int(code), "message": message}, status_code=status
+    )
+
+
+def with_row_limit(command: str, max_rows: int) -> str:
+    """``command`` answering at most ``max_rows`` rows (its own ``limit=`` when smaller)."""
+    head, *parts = command.split(";")
+    limits = [p for p in parts if p.strip().startswith("limit=")]
+    if not limits:
+        return f"{command};limit={max_rows}"
+    asked = limits[0].strip()[len("limit=") :]
+    if asked.isdigit() and int(asked) <= max_rows:
+        return command
+    rest = [p for p in parts if not p.strip().startswith("limit=")]
+    return ";".join([head, *rest, f"limit={max_rows}"])
+
+
+class _Token(BaseHTTPMiddleware):
+    def __init__(self, app: Any, token: str) -> None:
+        super().__init__(app)
+        self._want = f"Bearer {token}".encode()
+
+    async def dispatch(
+        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        given = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, self._want):
+            return problem(401, Code.BAD_COMMAND, "a bearer token is required (Authorization)")
+        return await call_next(request)
+
+
+def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette:
+    """The API over ``live`` (the running service)."""
+
+    async def query(request: Request) -> Response:
+        command = request.query_params.get("command")
+        if not command:
+            return problem(400, Code.BAD_COMMAND, "command= is required, e.g. sync-0-9999;limit=10")
+        if len(command) > MAX_COMMAND:
+            return problem(400, Code.BAD_COMMAND, f"command longer than {MAX_COMMAND} characters")
+        fmt = format_for(request.query_params.get("format"), request.headers.get("accept"))
+        if fmt is None:
+            return problem(400, Code.BAD_COMMAND, f"format= must be one of {', '.join(FORMATS)}")
+        name, text = split_exchange(command)
+        name = request.query_params.get("exchange", name)
+        limited = with_row_limit(text, cfg.max_rows)
+        raw = (f"exchange={name};{limited}" if name is not None else limited).encode()
+        frames: Iterator[bytes] = live.queries.reply(raw)
+        first = await run_in_threadpool(next, frames, None)
+        if first is None or first[: len(END_MARK)] == END_MARK:
+            disk, memory, message = parse_end(first) if first else (Code.NONE, Code.NONE, None)
+            if disk not in _OK or memory not in _OK:
+                status = 503 if Code.NOT_READY in (disk, memory) else 400
+                body = {"disk": int(disk), "memory": int(memory), "message": message}
+                return JSONResponse(body, status_code=status)
+        end = End()
+        rest = chain([first] if first is not None else [], frames)
+        return StreamingResponse(
+            fmt.encode(rest, end),
+            media_type=fmt.media_type,
+            headers={"X-Sdvlog-Row-Limit": str(cfg.max_rows)},
+        )
+
+    async def exchanges(_request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(exchanges_info, live))
+
+    async def health(_request: Request) -> Response:
+        stats = await run_in_threadpool(live.stats)
+        return Response(json.dumps(stats, default=str), media_type="application/json")
+
+    async def metrics(_request: Request) -> Response:
+        stats = await run_in_threadpool(live.stats)
+        text = prometheus_text(stats, frozenset(live.exchanges))
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
+    middleware = [Middleware(_Token, token=token)] if token else []
+    routes = [
+        Route("/api/query", query, methods=["GET"]),
+        Route("/api/exchanges", exchanges, methods=["GET"]),
+        Route("/api/health", health, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, middleware=middleware)
