@@ -20,11 +20,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from logger.core.config import HttpConfig
-from logger.core.errors import Code
+from logger.core.errors import Code, QueryError, SdvLoggerError
 from logger.query.answer import END_MARK
 from logger.query.channel import MAX_COMMAND, split_exchange
 from logger.query.client import parse_end
 from logger.web.answer_formats import FORMATS, End, format_for
+from logger.web.downloads import export_bytes, export_suffixes, signals_info
 from logger.web.live import Live, exchanges_info
 from logger.web.metrics import prometheus_text
 
@@ -99,6 +100,32 @@ def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette
             headers={"X-Sdvlog-Row-Limit": str(cfg.max_rows)},
         )
 
+    async def signals(_request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(signals_info, live))
+
+    async def export(request: Request) -> Response:
+        command = request.query_params.get("command")
+        suffix = request.query_params.get("format", "blf").lower()
+        if not command:
+            return problem(400, Code.BAD_COMMAND, "command= is required, e.g. sync-0-9999")
+        if suffix not in export_suffixes():
+            known = ", ".join(export_suffixes())
+            return problem(400, Code.BAD_COMMAND, f"format= must be one of {known}")
+        name, text = split_exchange(command)
+        name = request.query_params.get("exchange", name)
+        limited = with_row_limit(text, cfg.max_rows)
+        raw = (f"exchange={name};{limited}" if name is not None else limited).encode()
+        try:
+            data, media = await run_in_threadpool(export_bytes, live.queries.reply(raw), suffix)
+        except QueryError as exc:
+            status = 404 if exc.disk == Code.NONE else 400
+            body = {"disk": int(exc.disk), "memory": int(exc.memory), "message": str(exc)}
+            return JSONResponse(body, status_code=status)
+        except SdvLoggerError as exc:
+            return problem(400, Code.BAD_COMMAND, str(exc))
+        disposition = f'attachment; filename="sdvlog-export.{suffix}"'
+        return Response(data, media_type=media, headers={"Content-Disposition": disposition})
+
     async def exchanges(_request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(exchanges_info, live))
 
@@ -115,6 +142,8 @@ def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette
     routes = [
         Route("/api/query", query, methods=["GET"]),
         Route("/api/exchanges", exchanges, methods=["GET"]),
+        Route("/api/signals", signals, methods=["GET"]),
+        Route("/api/export", export, methods=["GET"]),
         Route("/api/health", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]

@@ -1,0 +1,83 @@
+"""The HTTP API over a CANP exchange with the demo DBC: the signals it defines and the frames a
+query answers downloaded as log files that python-can reads."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import can
+import httpx
+import pytest
+
+from canp.wire import encode_columns
+from logger.core.config import ExchangeConfig, HttpConfig, RingbusConfig
+from logger.service.service import Service
+from tests.support.mosquitto import MosquittoProcess
+from tests.support.mqtt_clients import publish
+from tests.support.service import WAIT_S, ask, running, service_config
+from tests.support.streams import DEMO, demo_frames
+
+ALL = "sync-0-9223372036854775807"
+T0 = 1_700_000_000_000_000_000
+BATCHES, FRAMES = 4, 50
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, httpx.Client]]:
+    tmp = tmp_path_factory.mktemp("http-can")
+    with MosquittoProcess(tmp / "mosquitto") as mosquitto:
+        exchange = ExchangeConfig(
+            name="can",
+            topic="vehicle/+/canp/#",
+            stream="canp",
+            dbc=DEMO,
+            qos=1,
+            ringbus=RingbusConfig(cap=1000, flush_ms=100),
+        )
+        cfg = dataclasses.replace(
+            service_config(tmp, mosquitto.address, exchange=exchange),
+            http=HttpConfig(listen="127.0.0.1:0"),
+        )
+        with running(cfg) as service:
+            payloads = [encode_columns(demo_frames(T0 + i * 10**9, FRAMES, i)) for i in range(4)]
+            publish(mosquitto.address, "vehicle/V1/canp/can0", payloads, qos=1)
+            assert service.exchanges["can"].writer.wait_stored(BATCHES, WAIT_S)
+            assert service.http is not None
+            with httpx.Client(base_url=service.http.url, timeout=WAIT_S) as client:
+                yield service, client
+
+
+def test_signals_lists_the_database(live: tuple[Service, httpx.Client]) -> None:
+    _service, client = live
+    messages = {m["name"]: m for m in client.get("/api/signals").json()["can"]}
+    engine = {s["name"]: s for s in messages["EngineData"]["signals"]}
+    assert messages["EngineData"]["id"] == 0x100
+    assert engine["EngineSpeed"]["unit"] == "rpm"
+    gear = {s["name"]: s for s in messages["TransmissionData"]["signals"]}["Gear"]
+    assert gear["choices"], "a value table becomes the signal's choices"
+
+
+@pytest.mark.parametrize("suffix", ["blf", "asc", "log", "csv"])
+def test_export_downloads_a_log_python_can_reads(
+    live: tuple[Service, httpx.Client], tmp_path: Path, suffix: str
+) -> None:
+    service, client = live
+    want = ask(service, f"exchange=can;{ALL}").table()
+    got = client.get("/api/export", params={"command": f"exchange=can;{ALL}", "format": suffix})
+    assert got.status_code == 200, got.text
+    assert f"sdvlog-export.{suffix}" in got.headers["content-disposition"]
+    path = tmp_path / f"drive.{suffix}"
+    path.write_bytes(got.content)
+    read = list(can.LogReader(str(path)))
+    assert len(read) == want.num_rows == BATCHES * FRAMES
+    assert [m.arbitration_id for m in read] == want.column("id").to_pylist()
+
+
+def test_export_refuses_what_it_cannot_do(live: tuple[Service, httpx.Client]) -> None:
+    _service, client = live
+    bad = client.get("/api/export", params={"command": ALL, "format": "xyz"})
+    assert bad.status_code == 400 and "format=" in bad.json()["message"]
+    empty = client.get("/api/export", params={"command": "sync-0-1", "format": "blf"})
+    assert empty.status_code == 404 and "no frames" in empty.json()["message"]
