@@ -16,7 +16,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 
 from logger.core.config import HttpConfig
@@ -28,6 +34,7 @@ from logger.web.answer_formats import FORMATS, End, format_for
 from logger.web.downloads import export_bytes, export_suffixes, signals_info
 from logger.web.live import Live, exchanges_info
 from logger.web.metrics import prometheus_text
+from logger.web.openapi import OPENAPI, docs_page
 
 __all__ = ["make_app"]
 
@@ -138,6 +145,12 @@ def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette
         text = prometheus_text(stats, frozenset(live.exchanges))
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
+    async def openapi(_request: Request) -> Response:
+        return JSONResponse(OPENAPI)
+
+    async def docs(_request: Request) -> Response:
+        return HTMLResponse(docs_page())
+
     middleware = [Middleware(_Token, token=token)] if token else []
     routes = [
         Route("/api/query", query, methods=["GET"]),
@@ -146,5 +159,7 @@ def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette
         Route("/api/export", export, methods=["GET"]),
         Route("/api/health", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/docs", docs, methods=["GET"]),
     ]
     return Starlette(routes=routes, middleware=middleware)

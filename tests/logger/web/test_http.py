@@ -16,6 +16,7 @@ import pytest
 from logger.core.config import HttpConfig, parse_config
 from logger.core.errors import ConfigError
 from logger.service.service import Service
+from logger.web.app import make_app
 from tests.support.mosquitto import MosquittoProcess
 from tests.support.mqtt_clients import numbered, publish
 from tests.support.ports import free_port
@@ -145,3 +146,13 @@ def test_sdvlog_serve_runs_the_service_with_its_api(tmp_path: Path) -> None:
         assert health.status_code == 200 and "raw" in health.json()
     finally:
         assert service.terminate() == 0, "".join(service.log)
+
+
+def test_openapi_and_docs_describe_every_route(live: tuple[Service, httpx.Client]) -> None:
+    service, client = live
+    spec = client.get("/openapi.json").json()
+    page = client.get("/docs").text
+    app = make_app(service, HttpConfig())
+    routes = {getattr(r, "path", "") for r in app.routes} - {"/openapi.json", "/docs"}
+    assert routes and routes <= set(spec["paths"])
+    assert all(path in page for path in routes)

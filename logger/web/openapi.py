@@ -1,0 +1,100 @@
+"""The API described in OpenAPI 3 (``/openapi.json``) and as a page that needs nothing from the
+internet (``/docs``)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+__all__ = ["OPENAPI", "docs_page"]
+
+_ERROR = {
+    "description": "the channel's codes and a message",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "disk": {"type": "integer"},
+                    "memory": {"type": "integer"},
+                    "message": {"type": "string"},
+                },
+            }
+        }
+    },
+}
+
+
+def _param(name: str, text: str, required: bool = False) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": text,
+        "schema": {"type": "string"},
+    }
+
+
+_COMMAND = _param("command", "a command of the channel's grammar, e.g. sync-0-9999;limit=10", True)
+_EXCHANGE = _param("exchange", "the exchange (default: the command's exchange= or the first)")
+
+
+def _get(summary: str, params: list[dict[str, Any]], media: str) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": summary,
+            "parameters": params,
+            "responses": {
+                "200": {"description": "the answer", "content": {media: {}}},
+                "4XX": _ERROR,
+            },
+        }
+    }
+
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "sdv-logger", "version": "1"},
+    "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    "paths": {
+        "/api/query": _get(
+            "The rows a command answers, from files, batches being written and the ring",
+            [_COMMAND, _EXCHANGE, _param("format", "arrow (default), json, csv or parquet")],
+            "application/vnd.apache.arrow.stream",
+        ),
+        "/api/export": _get(
+            "The frames a command answers as a CAN log file",
+            [_COMMAND, _EXCHANGE, _param("format", "blf (default), asc, log, csv, mf4 or trc")],
+            "application/octet-stream",
+        ),
+        "/api/exchanges": _get("Exchanges, their tables and databases", [], "application/json"),
+        "/api/signals": _get(
+            "Messages and signals of each exchange's database", [], "application/json"
+        ),
+        "/api/health": _get("The service's counters", [], "application/json"),
+        "/metrics": _get("The service's counters for Prometheus", [], "text/plain"),
+    },
+}
+
+
+def docs_page() -> str:
+    """The routes and their parameters as one HTML page."""
+    rows = []
+    for path, item in OPENAPI["paths"].items():
+        op = item["get"]
+        params = "".join(
+            f"<li><code>{html.escape(p['name'])}</code>{' (required)' if p['required'] else ''}: "
+            f"{html.escape(p['description'])}</li>"
+            for p in op["parameters"]
+        )
+        rows.append(
+            f"<h2>GET <code>{html.escape(path)}</code></h2><p>{html.escape(op['summary'])}</p>"
+            f"<ul>{params}</ul>"
+        )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>sdv-logger API</title></head>"
+        "<body><h1>sdv-logger HTTP API</h1><p>OpenAPI: <a href='/openapi.json'>/openapi.json</a>."
+        " Errors are 4xx with JSON <code>{disk, memory, message}</code>.</p>"
+        + "".join(rows)
+        + "</body></html>"
+    )
