@@ -66,13 +66,11 @@ def _m4_sorted(
     lo = int(np.searchsorted(ts, start_ns, side="left"))
     hi = int(np.searchsorted(ts, end_ns, side="right"))
     t, v = ts[lo:hi], values[lo:hi]
-    nan = np.isnan(v)
-    if nan.any():
-        t, v = t[~nan], v[~nan]
     if t.size == 0:
         return _empty()
-
     first, last, imin, imax = _extremes(t, v, start_ns, end_ns, max(1, points // 4))
+    if first.size == 0:
+        return _empty()
     if points < 4:  # one bucket: the extremes first, then the last sample
         cand = np.array([imin[0], imax[0], last[0], first[0]], dtype=np.intp)
         _, where = np.unique(cand, return_index=True)
@@ -91,7 +89,8 @@ def _m4_sorted(
 def _extremes(
     t: Times, v: Values, start_ns: int, end_ns: int, buckets: int
 ) -> tuple[_Index, _Index, _Index, _Index]:
-    """Per bucket with samples: the positions of its first, last, (earliest) min and max samples."""
+    """Per bucket with a non-NaN sample: the positions of its first, last, (earliest) min and
+    max non-NaN samples. ``t`` is the window's samples, in time order."""
     span = end_ns - start_ns + 1
     # More buckets than nanoseconds splits the samples no further: each nanosecond is a bucket.
     buckets = min(buckets, span)
@@ -103,21 +102,44 @@ def _extremes(
     starts = np.concatenate(([0], bounds)).astype(np.intp, copy=False)
     ends = np.concatenate((bounds, [t.size])).astype(np.intp, copy=False)
     full = starts < ends
-    first, stop = starts[full], ends[full]
-    sizes = stop - first
-    imin = _first_equal(v, np.minimum.reduceat(v, first), first, sizes)
-    imax = _first_equal(v, np.maximum.reduceat(v, first), first, sizes)
-    return first, stop - 1, imin, imax
+    seg, stop = starts[full], ends[full]
+    nan = np.isnan(v)
+    if nan.any():  # NaN stay in place (no copy of the window): skip them at the bucket's ends
+        first, last = _valid_ends(nan, seg, stop)
+        some = first <= last
+        seg, first, last = seg[some], first[some], last[some]
+        if seg.size == 0:
+            return seg, seg, seg, seg
+    else:
+        first, last = seg, stop - 1
+    # fmin/fmax ignore NaN; a segment runs on to the next one's start, over all-NaN buckets only.
+    imin = _first_equal(v, np.fmin.reduceat(v, seg), seg)
+    imax = _first_equal(v, np.fmax.reduceat(v, seg), seg)
+    return first, last, imin, imax
 
 
-def _first_equal(v: Values, target: Values, first: _Index, sizes: _Index) -> _Index:
-    """Per segment ``[first[i], first[i] + sizes[i])``: where ``v`` first equals ``target[i]``.
+def _valid_ends(nan: npt.NDArray[np.bool_], seg: _Index, stop: _Index) -> tuple[_Index, _Index]:
+    """Per segment ``[seg[i], stop[i])``: its first and last non-NaN positions (first > last
+    when it has none), found from the runs of NaN, not by copying the non-NaN samples."""
+    at = np.flatnonzero(nan)
+    breaks = np.flatnonzero(np.diff(at) != 1)
+    run_first = at[np.concatenate(([0], breaks + 1))]
+    run_last = at[np.concatenate((breaks, [at.size - 1]))]
+    first, last = seg.copy(), stop - 1
+    hit = nan[first]
+    first[hit] = run_last[np.searchsorted(run_first, first[hit], side="right") - 1] + 1
+    hit = nan[last]
+    last[hit] = run_first[np.searchsorted(run_first, last[hit], side="right") - 1] - 1
+    return first, last
 
-    Every segment holds its target (it is the segment's own min or max), so the first match at or
-    after a segment's start lies inside that segment.
-    """
-    hits = np.flatnonzero(v == np.repeat(target, sizes))
-    return hits[np.searchsorted(hits, first, side="left")]
+
+def _first_equal(v: Values, target: Values, seg: _Index) -> _Index:
+    """Per segment ``[seg[i], seg[i + 1])`` (the last one to the end): where ``v`` first equals
+    ``target[i]``, which it does in the segment (it is the segment's own min or max)."""
+    sizes = np.diff(seg, append=v.size)
+    hits = np.flatnonzero(v[seg[0] :] == np.repeat(target, sizes)) + seg[0]
+    found: _Index = hits[np.searchsorted(hits, seg, side="left")]
+    return found
 
 
 def series(

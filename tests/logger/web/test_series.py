@@ -92,11 +92,27 @@ def test_matches_the_plain_python_m4(case: tuple[list[int], list[float], int, in
     check(*case)
 
 
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    st.lists(st.integers(0, 3), max_size=150),
+    st.lists(st.sampled_from([math.nan, math.nan, math.nan, 1.0, -1.0, 2.0, 0.0]), max_size=150),
+    st.integers(-3, 40),
+    st.integers(0, 400),
+    st.integers(1, 64),
+)
+def test_runs_of_nan_and_ties(
+    steps: list[int], pool: list[float], start: int, width: int, points: int
+) -> None:
+    ts = np.cumsum(steps).tolist()
+    vals = (pool * (len(ts) // max(1, len(pool)) + 1))[: len(ts)] if pool else [math.nan] * len(ts)
+    check(ts, vals, start, start + width, points)
+
+
 @settings(max_examples=100, deadline=None, derandomize=True)
 @given(
     st.lists(st.integers(0, 50), min_size=1, max_size=300),
     st.integers(0, 299),
-    st.floats(-1e12, 1e12, allow_nan=False),
+    st.one_of(st.floats(1.5, 1e12), st.floats(-1e12, -1.5)),  # beyond the sine's range
     st.integers(2, 64),
 )
 def test_a_spike_anywhere_survives(steps: list[int], at: int, spike: float, points: int) -> None:
