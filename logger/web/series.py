@@ -211,7 +211,7 @@ def _int64_ns(column: pa.ChunkedArray) -> Times:
 def _float_values(column: pa.ChunkedArray) -> Values:
     """A numeric column as float64, nulls as NaN."""
     if column.type != pa.float64():
-        column = column.cast(pa.float64())
+        column = column.cast(pa.float64(), safe=False)  # plots: int64 beyond 2**53 may round
     if column.null_count:
         column = pc.fill_null(column, np.nan)
     return np.asarray(column.to_numpy(), dtype=np.float64)

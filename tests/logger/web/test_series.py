@@ -277,3 +277,16 @@ def test_series_refuses_a_bad_window() -> None:
     with pytest.raises(CommandError, match="int64") as err:
         series(table(), ["Gear"], 0, 2**64, 8)
     assert err.value.disk == Code.BAD_KEY_RANGE
+
+
+def test_series_takes_boolean_and_wide_integer_signals() -> None:
+    t = pa.table(
+        {
+            "ts": pa.array([1, 2, 3], pa.int64()),
+            "Flag": pa.array([True, None, False]),
+            "Count": pa.array([2**60, 3, 2**62 + 1], pa.uint64()),
+        }
+    )
+    got = series(t, ["Flag", "Count"], 0, 10, 8)
+    assert got["Flag"][1].tolist() == [1.0, 0.0]
+    assert got["Count"][1].tolist() == [2.0**60, 3.0, 2.0**62]
