@@ -9,9 +9,10 @@ from logger.core.exports import lazy_exports
 
 if TYPE_CHECKING:
     from logger.web.app import make_app
+    from logger.web.series import m4
     from logger.web.server import HttpServer, read_token
 
-__all__ = ["HttpServer", "make_app", "read_token"]
+__all__ = ["HttpServer", "m4", "make_app", "read_token"]
 
 __getattr__ = lazy_exports(
     __name__,
@@ -19,5 +20,6 @@ __getattr__ = lazy_exports(
         "HttpServer": "logger.web.server",
         "read_token": "logger.web.server",
         "make_app": "logger.web.app",
+        "m4": "logger.web.series",
     },
 )
