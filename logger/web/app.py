@@ -35,6 +35,7 @@ from logger.web.downloads import export_bytes, export_suffixes, signals_info
 from logger.web.live import Live, exchanges_info
 from logger.web.metrics import prometheus_text
 from logger.web.openapi import OPENAPI, docs_page
+from logger.web.plots import series_answer
 
 __all__ = ["make_app"]
 
@@ -133,6 +134,15 @@ def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette
         disposition = f'attachment; filename="sdvlog-export.{suffix}"'
         return Response(data, media_type=media, headers={"Content-Disposition": disposition})
 
+    async def plot_series(request: Request) -> Response:
+        params = dict(request.query_params)
+        try:
+            body = await run_in_threadpool(series_answer, params, live.queries.reply)
+        except QueryError as exc:
+            answer = {"disk": int(exc.disk), "memory": int(exc.memory), "message": str(exc)}
+            return JSONResponse(answer, status_code=400)
+        return JSONResponse(body)
+
     async def exchanges(_request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(exchanges_info, live))
 
@@ -156,6 +166,7 @@ def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette
         Route("/api/query", query, methods=["GET"]),
         Route("/api/exchanges", exchanges, methods=["GET"]),
         Route("/api/signals", signals, methods=["GET"]),
+        Route("/api/series", plot_series, methods=["GET"]),
         Route("/api/export", export, methods=["GET"]),
         Route("/api/health", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

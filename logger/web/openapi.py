@@ -67,6 +67,17 @@ OPENAPI: dict[str, Any] = {
             [_COMMAND, _EXCHANGE, _param("format", "blf (default), asc, log, csv, mf4 or trc")],
             "application/octet-stream",
         ),
+        "/api/series": _get(
+            "Per signal, the M4 points (first, min, max, last per bucket) of a window, for plots",
+            [
+                _param("sig", "signals, comma-separated (Signal or Message.Signal)", True),
+                _param("start", "window start, ms since the epoch (default 0)"),
+                _param("end", "window end, ms, inclusive (default: everything)"),
+                _param("points", "at most this many points per signal, 1..100000 (default 2000)"),
+                _EXCHANGE,
+            ],
+            "application/json",
+        ),
         "/api/exchanges": _get("Exchanges, their tables and databases", [], "application/json"),
         "/api/signals": _get(
             "Messages and signals of each exchange's database", [], "application/json"

@@ -81,3 +81,48 @@ def test_export_refuses_what_it_cannot_do(live: tuple[Service, httpx.Client]) ->
     assert bad.status_code == 400 and "format=" in bad.json()["message"]
     empty = client.get("/api/export", params={"command": "sync-0-1", "format": "blf"})
     assert empty.status_code == 404 and "no frames" in empty.json()["message"]
+
+
+def test_series_keeps_every_extreme_in_at_most_the_points_asked(
+    live: tuple[Service, httpx.Client],
+) -> None:
+    service, client = live
+    got = client.get(
+        "/api/series", params={"sig": "EngineSpeed,VehicleSpeed", "points": "8", "exchange": "can"}
+    )
+    assert got.status_code == 200, got.text
+    for sig in ("EngineSpeed", "VehicleSpeed"):
+        rows = ask(service, f"exchange=can;{ALL};sig={sig}").table()
+        values = [v for v in rows.column(sig).to_pylist() if v is not None]
+        points = got.json()["signals"][sig]
+        assert 0 < len(points["values"]) <= 8
+        assert set(points["values"]) <= set(values)
+        assert min(values) in points["values"] and max(values) in points["values"]
+        assert points["ts"] == sorted(points["ts"])
+
+
+@pytest.mark.parametrize(
+    ("params", "says"),
+    [
+        ({"sig": "EngineSpeed", "points": "0"}, "points="),
+        ({"sig": "EngineSpeed", "points": "x"}, "points="),
+        ({"sig": "EngineSped"}, "EngineSpeed"),
+        ({}, "sig= is required"),
+        ({"sig": "EngineSpeed", "start": "10", "end": "5"}, "before start"),
+    ],
+)
+def test_series_refuses_bad_requests(
+    live: tuple[Service, httpx.Client], params: dict[str, str], says: str
+) -> None:
+    _service, client = live
+    got = client.get("/api/series", params={**params, "exchange": "can"})
+    assert got.status_code == 400 and says in got.json()["message"], got.text
+
+
+def test_series_without_a_window_spans_the_samples(live: tuple[Service, httpx.Client]) -> None:
+    _service, client = live
+    got = client.get(
+        "/api/series", params={"sig": "EngineSpeed", "points": "40", "exchange": "can"}
+    )
+    points = got.json()["signals"]["EngineSpeed"]
+    assert len(points["values"]) > 8  # several buckets used, not one bucket for all of time

@@ -1,0 +1,78 @@
+"""``/api/series``: per signal, the M4 points of a window (:mod:`logger.web.series`), from the
+rows the channel's ``sig=`` query answers for that signal alone (its own sample times)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from logger.core.command import INT64_MAX
+from logger.core.errors import Code, CommandError, QueryError
+from logger.query.answer import END_MARK
+from logger.query.client import parse_end, read_frame
+from logger.web.series import series
+
+__all__ = ["series_answer"]
+
+_NS_PER_MS = 1_000_000
+
+
+def _int(params: Mapping[str, str], name: str, default: int | None = None) -> int:
+    text = params.get(name)
+    if text is None:
+        if default is None:
+            raise CommandError(f"{name}= is required")
+        return default
+    if not text.isdigit() or len(text) > 19:
+        raise CommandError(f"{name}= must be a whole number, got {text[:30]!r}")
+    return int(text)
+
+
+def _rows(frames: Iterator[bytes]) -> pa.Table | None:
+    tables = []
+    for frame in frames:
+        if frame[: len(END_MARK)] == END_MARK:
+            disk, memory, message = parse_end(frame)
+            if disk not in (Code.OK, Code.NONE) or memory not in (Code.OK, Code.NONE):
+                raise QueryError(message or "the query failed", disk, memory)
+        else:
+            tables.append(read_frame(frame))
+    return pa.concat_tables(tables) if tables else None
+
+
+def series_answer(
+    params: Mapping[str, str], reply: Callable[[bytes], Iterator[bytes]]
+) -> dict[str, Any]:
+    """The JSON answer for ``params`` (``sig``, ``start``, ``end`` in ms, ``points``,
+    ``exchange``), asking ``reply`` (the channel's query service) for each signal's rows."""
+    sigs = [s.strip() for s in params.get("sig", "").split(",") if s.strip()]
+    if not sigs:
+        raise CommandError("sig= is required, e.g. sig=EngineSpeed,VehicleSpeed")
+    start_ms = _int(params, "start", 0)
+    end_ms = _int(params, "end", INT64_MAX // _NS_PER_MS)
+    points = _int(params, "points", 2000)
+    if end_ms < start_ms:
+        raise CommandError(f"end {end_ms} is before start {start_ms}", Code.BAD_KEY_RANGE)
+    # the widest window m4 takes: its width (end - start + 1) fits in int64
+    start_ns, end_ns = (
+        start_ms * _NS_PER_MS,
+        min(end_ms * _NS_PER_MS + _NS_PER_MS - 1, INT64_MAX - 1),
+    )
+    prefix = f"exchange={params['exchange']};" if params.get("exchange") else ""
+    out: dict[str, Any] = {}
+    for sig in sigs:
+        command = f"{prefix}sync-{start_ms}-{end_ms};sig={sig}"
+        table = _rows(reply(command.encode()))
+        if table is None or sig not in table.column_names:
+            out[sig] = {"ts": [], "values": []}
+            continue
+        lo, hi = start_ns, end_ns
+        if "start" not in params and "end" not in params and table.num_rows:
+            times = table.column("ts")  # no window asked: the buckets span the signal's samples
+            lo, hi = int(pc.min(times).as_py()), int(pc.max(times).as_py())
+        found = series(table, [sig], lo, hi, points)[sig]
+        out[sig] = {"ts": found[0].tolist(), "values": found[1].tolist()}
+    return {"start": start_ms, "end": end_ms, "points": points, "signals": out}
