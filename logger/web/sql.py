@@ -169,10 +169,12 @@ def _collect(
             raise SqlTimeoutError("the query ran past its time limit")
         room = row_limit - rows
         if batch.num_rows > room or (byte_limit is not None and size + batch.nbytes > byte_limit):
-            if byte_limit is not None and batch.num_rows:
-                per_row = max(1, batch.nbytes // batch.num_rows)
-                room = min(room, max(0, (byte_limit - size) // per_row))
-            batches.append(batch.slice(0, room))
+            part = batch.slice(0, room)
+            if byte_limit is not None:
+                while room and size + part.nbytes > byte_limit:
+                    room = min(room - 1, room * max(0, byte_limit - size) // max(1, part.nbytes))
+                    part = batch.slice(0, room)
+            batches.append(part)
             return batches, True
         batches.append(batch)
         rows += batch.num_rows
@@ -229,7 +231,7 @@ def run_sql(
 ) -> pa.Table:
     """The answer of the read-only ``sql`` over one view per table, at most ``row_limit`` rows.
 
-    Rows past ``row_limit`` (or past about ``byte_limit`` bytes of Arrow data) are left out and
+    Rows past ``row_limit`` (or past ``byte_limit`` bytes of Arrow data) are left out and
     the answer's schema metadata says so (:func:`truncated`). The query is interrupted after
     ``timeout_s`` seconds (:class:`SqlTimeoutError`); DuckDB uses at most ``memory_limit`` bytes
     for its own work (:class:`SqlMemoryError` past it) and ``threads`` threads (None: one per
