@@ -92,9 +92,12 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def _translate(exc: Exception, duck: Any) -> SqlError:
-    """A DuckDB error as the SqlError that names its problem."""
+def _translate(exc: Exception, duck: Any, tables: Sequence[LiveTable]) -> SqlError:
+    """A DuckDB error as the SqlError that names its problem (and views, not our names)."""
     text = _first_line(exc)
+    for index, table in enumerate(tables):
+        for name, part in zip(register_names(index), ("files", "memory"), strict=True):
+            text = text.replace(name, f"{table.view} ({part})")
     if isinstance(exc, duck.PermissionException):
         return SqlRefusedError(
             f"refused: {text}; a query reads only the views, never files, URLs or extensions"
@@ -263,7 +266,7 @@ def run_sql(
         except duck.Error as exc:
             if watchdog.fired.is_set():
                 raise _timeout(timeout_s) from exc
-            raise _translate(exc, duck) from exc
+            raise _translate(exc, duck, tables) from exc
         except SqlTimeoutError as exc:
             raise _timeout(timeout_s) from exc
     finally:

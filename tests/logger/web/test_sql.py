@@ -356,3 +356,18 @@ def test_duckdb_loads_on_the_first_query_only() -> None:
         [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60
     )
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_a_file_gone_mid_query_is_a_file_error(live: tuple[LiveTable, pa.Table]) -> None:
+    table, _ = live
+    files = list(table.files)
+    gone = files[0].with_name("gone.parquet")
+    broken = LiveTable("can_frames", [files[0], gone, files[2]], None, table.decryption)
+    with pytest.raises(SqlError, match=r"can_frames \(files\).*gone\.parquet") as err:
+        ask([broken], "SELECT count(*) FROM can_frames")
+    assert err.value.disk == Code.FILE_DECODE
+    truncated_file = files[1].with_name("short.parquet")
+    truncated_file.write_bytes(files[1].read_bytes()[:-100])
+    with pytest.raises(SqlError, match=r"short\.parquet") as err:
+        ask([LiveTable("can_frames", [truncated_file], None, None)], "SELECT 1 FROM can_frames")
+    assert err.value.disk == Code.FILE_DECODE
