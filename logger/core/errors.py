@@ -14,7 +14,11 @@ module, and where the others live::
     │   ├── StoreReadError     a stored file cannot be read (truncated, foreign, corrupt)
     │   └── EncryptionError    a key is missing or wrong, or the file cannot be decrypted
     ├── QueryError             a query cannot be answered; carries the protocol codes
-    │   └── CommandError       the command text is malformed (code 5) or its range is bad (code 4)
+    │   ├── CommandError       the command text is malformed (code 5) or its range is bad (code 4)
+    │   └── SqlError           logger.web.sql_views: SQL cannot be answered (bad SQL, a file unread)
+    │       ├── SqlRefusedError    logger.web.sql: it writes, reads files, changes settings, ...
+    │       ├── SqlTimeoutError    logger.web.sql: it ran past its time limit and was interrupted
+    │       └── SqlMemoryError     logger.web.sql: it needs more than its memory limit
     ├── ServiceError           the service could not start or stop cleanly
     ├── WireError              canp.wire: a CANP payload breaks the format (also a ValueError)
     ├── WireError              spi.wire: an SPI payload or record breaks the format (also a ValueError)

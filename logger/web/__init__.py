@@ -11,8 +11,9 @@ if TYPE_CHECKING:
     from logger.web.app import make_app
     from logger.web.series import m4
     from logger.web.server import HttpServer, read_token
+    from logger.web.sql import LiveTable, SqlError, run_sql
 
-__all__ = ["HttpServer", "m4", "make_app", "read_token"]
+__all__ = ["HttpServer", "LiveTable", "SqlError", "m4", "make_app", "read_token", "run_sql"]
 
 __getattr__ = lazy_exports(
     __name__,
@@ -21,5 +22,8 @@ __getattr__ = lazy_exports(
         "read_token": "logger.web.server",
         "make_app": "logger.web.app",
         "m4": "logger.web.series",
+        "LiveTable": "logger.web.sql",
+        "SqlError": "logger.web.sql",
+        "run_sql": "logger.web.sql",
     },
 )
