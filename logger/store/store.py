@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -74,6 +75,8 @@ class ParquetStore:
             dir_lock=self._dir_lock,
         )
         self._time_unit = base_metadata.get(TIME_UNIT_KEY)
+        #: pyarrow's ``FileDecryptionProperties`` for this store's key (None: not encrypted).
+        self.decryption: Any = crypto.decryption_properties() if crypto else None
         self._recovered = False
         self._stuck = False
 

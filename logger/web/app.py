@@ -36,6 +36,7 @@ from logger.web.live import Live, exchanges_info
 from logger.web.metrics import prometheus_text
 from logger.web.openapi import OPENAPI, docs_page
 from logger.web.plots import series_answer
+from logger.web.sql_route import sql_frames
 
 __all__ = ["make_app"]
 
@@ -143,6 +144,25 @@ def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette
             return JSONResponse(answer, status_code=400)
         return JSONResponse(body)
 
+    async def sql(request: Request) -> Response:
+        fmt = format_for(request.query_params.get("format"), request.headers.get("accept"))
+        if fmt is None:
+            return problem(400, Code.BAD_COMMAND, f"format= must be one of {', '.join(FORMATS)}")
+        try:
+            body = json.loads(await request.body())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return problem(400, Code.BAD_COMMAND, f"the body is not JSON: {exc}")
+        try:
+            frames, cut = await run_in_threadpool(sql_frames, live, body, cfg.max_rows)
+        except QueryError as exc:
+            answer = {"disk": int(exc.disk), "memory": int(exc.memory), "message": str(exc)}
+            return JSONResponse(answer, status_code=400)
+        return StreamingResponse(
+            fmt.encode(iter(frames), End()),
+            media_type=fmt.media_type,
+            headers={"X-Sdvlog-Truncated": "true" if cut else "false"},
+        )
+
     async def exchanges(_request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(exchanges_info, live))
 
@@ -167,6 +187,7 @@ def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette
         Route("/api/exchanges", exchanges, methods=["GET"]),
         Route("/api/signals", signals, methods=["GET"]),
         Route("/api/series", plot_series, methods=["GET"]),
+        Route("/api/sql", sql, methods=["POST"]),
         Route("/api/export", export, methods=["GET"]),
         Route("/api/health", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

@@ -78,6 +78,28 @@ OPENAPI: dict[str, Any] = {
             ],
             "application/json",
         ),
+        "/api/sql": {
+            "post": {
+                "summary": "Read-only SQL (DuckDB) over the views <exchange>_<table>, live data "
+                "included; at most limit rows, 10 s at most",
+                "parameters": [_param("format", "arrow (default), json, csv or parquet")],
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "sql": {"type": "string"},
+                                    "limit": {"type": "integer"},
+                                },
+                                "required": ["sql"],
+                            }
+                        }
+                    }
+                },
+                "responses": {"200": {"description": "the rows"}, "4XX": _ERROR},
+            }
+        },
         "/api/exchanges": _get("Exchanges, their tables and databases", [], "application/json"),
         "/api/signals": _get(
             "Messages and signals of each exchange's database", [], "application/json"
@@ -92,14 +114,15 @@ def docs_page() -> str:
     """The routes and their parameters as one HTML page."""
     rows = []
     for path, item in OPENAPI["paths"].items():
-        op = item["get"]
+        method, op = next(iter(item.items()))
         params = "".join(
             f"<li><code>{html.escape(p['name'])}</code>{' (required)' if p['required'] else ''}: "
             f"{html.escape(p['description'])}</li>"
             for p in op["parameters"]
         )
         rows.append(
-            f"<h2>GET <code>{html.escape(path)}</code></h2><p>{html.escape(op['summary'])}</p>"
+            f"<h2>{method.upper()} <code>{html.escape(path)}</code></h2>"
+            f"<p>{html.escape(op['summary'])}</p>"
             f"<ul>{params}</ul>"
         )
     return (

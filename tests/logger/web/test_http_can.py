@@ -126,3 +126,50 @@ def test_series_without_a_window_spans_the_samples(live: tuple[Service, httpx.Cl
     )
     points = got.json()["signals"]["EngineSpeed"]
     assert len(points["values"]) > 8  # several buckets used, not one bucket for all of time
+
+
+def sql(client: httpx.Client, text: str, **extra: object) -> httpx.Response:
+    return client.post("/api/sql", params={"format": "json"}, json={"sql": text, **extra})
+
+
+def test_sql_answers_over_live_views(live: tuple[Service, httpx.Client]) -> None:
+    service, client = live
+    frames = ask(service, f"exchange=can;{ALL}").table()
+    got = sql(client, "SELECT count(*) AS n, count(DISTINCT id) AS ids FROM can_frames")
+    assert got.status_code == 200, got.text
+    (row,) = got.json()["rows"]
+    assert row == {"n": frames.num_rows, "ids": len(set(frames.column("id").to_pylist()))}
+    engine = ask(service, f"exchange=can;{ALL};sig=EngineSpeed").table().column("EngineSpeed")
+    top = sql(client, "SELECT max(EngineSpeed) AS top FROM can_EngineData").json()["rows"][0]
+    assert top["top"] == pytest.approx(max(v for v in engine.to_pylist() if v is not None))
+    cut = sql(client, "SELECT * FROM can_frames", limit=7)
+    assert len(cut.json()["rows"]) == 7 and cut.headers["x-sdvlog-truncated"] == "true"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "COPY (SELECT 1) TO '/tmp/sdvlog-escape.csv'",
+        "ATTACH ':memory:' AS other",
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "INSTALL httpfs",
+        "SET enable_external_access = true",
+        "CREATE TABLE t AS SELECT 1",
+        "SELEC 1",
+        "SELECT * FROM no_such_view",
+    ],
+)
+def test_sql_that_could_escape_or_is_wrong_is_refused(
+    live: tuple[Service, httpx.Client], text: str
+) -> None:
+    _service, client = live
+    got = sql(client, text)
+    assert got.status_code == 400 and got.json()["message"], got.text
+    assert sql(client, "SELECT 1 AS one").json()["rows"] == [{"one": 1}]
+
+
+def test_sql_bodies_that_are_not_a_query(live: tuple[Service, httpx.Client]) -> None:
+    _service, client = live
+    assert client.post("/api/sql", content=b"not json").status_code == 400
+    assert client.post("/api/sql", json={"query": "SELECT 1"}).status_code == 400
+    assert client.post("/api/sql", json={"sql": "SELECT 1", "limit": -1}).status_code == 400

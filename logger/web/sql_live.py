@@ -1,0 +1,52 @@
+"""The running service's tables as SQL views (:class:`~logger.web.sql.LiveTable`): for each
+exchange and table, its durable files (leased, so retention cannot delete them mid-query) and
+what the ring and the writer hold, encoded now. Views are named ``<exchange>_<table>``; signal
+tables ``signals/message=<Name>`` are ``<exchange>_<Name>``."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+
+import pyarrow as pa
+
+from logger.core.message import MessageBatch
+from logger.web.live import Live
+from logger.web.sql import LiveTable
+
+__all__ = ["live_tables", "view_name"]
+
+_ALL = (0, (1 << 63) - 1)
+_SIGNALS = "signals/message="
+_NOT_NAME = re.compile(r"[^A-Za-z0-9_]")
+
+
+def view_name(exchange: str, table: str) -> str:
+    name = table[len(_SIGNALS) :] if table.startswith(_SIGNALS) else table
+    return _NOT_NAME.sub("_", f"{exchange}_{name}")
+
+
+@contextlib.contextmanager
+def live_tables(live: Live) -> Iterator[list[LiveTable]]:
+    """Every table of every exchange, at one instant per exchange, leased while the block runs."""
+    out: list[LiveTable] = []
+    with contextlib.ExitStack() as leases:
+        for name, ex in live.exchanges.items():
+            with ex.lock:
+                held = MessageBatch.concat([b for b in ex.memory_snapshot() if len(b)])
+                files = {t: ex.store.files(t, *_ALL) for t in ex.store.tables()}
+            chunks = ex.plugin.encode(held) if len(held) else []
+            for table in sorted(set(files) | {c.name for c in chunks}):
+                mine = files.get(table, [])
+                leases.enter_context(ex.store.lease(mine))
+                memory = [c.table for c in chunks if c.name == table]
+                out.append(
+                    LiveTable(
+                        view_name(name, table),
+                        [f.path for f in mine],
+                        pa.concat_tables(memory, promote_options="permissive") if memory else None,
+                        ex.store.decryption,
+                    )
+                )
+        yield out
