@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -93,3 +94,17 @@ def exchange(
         raise QueryError("no answer from the query channel in time", Code.NOT_READY) from exc
     except pynng.NNGException as exc:
         raise QueryError(f"query channel failed: {exc}", Code.NOT_READY) from exc
+
+
+def answer_table(frames: Iterable[bytes]) -> pa.Table | None:
+    """The rows of a reply's frames as one table (None when it has none); raises
+    :class:`QueryError` with the end frame's codes when the answer failed."""
+    tables = []
+    for frame in frames:
+        if frame[: len(END_MARK)] == END_MARK:
+            disk, memory, message = parse_end(frame)
+            if disk not in (Code.OK, Code.NONE) or memory not in (Code.OK, Code.NONE):
+                raise QueryError(message or "the query failed", disk, memory)
+        else:
+            tables.append(read_frame(frame))
+    return pa.concat_tables(tables, promote_options="permissive") if tables else None

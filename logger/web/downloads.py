@@ -8,14 +8,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
 from canp.io.exporter import export_table
 from canp.io.formats import FORMATS, suffixes
 from canp.plugin import CanpPlugin
 from logger.core.errors import Code, QueryError
-from logger.query.answer import END_MARK
-from logger.query.client import parse_end, read_frame
+from logger.query.client import answer_table
 from logger.web.live import Live
 
 __all__ = ["export_bytes", "export_suffixes", "signals_info"]
@@ -55,18 +52,10 @@ def export_suffixes() -> list[str]:
 def export_bytes(frames: Iterable[bytes], suffix: str) -> tuple[bytes, str]:
     """The frames of a query's reply as one log file of the format ``suffix`` names: (its bytes,
     its media type). Raises :class:`QueryError` with the end frame's codes when the query failed."""
-    tables: list[pa.Table] = []
-    for frame in frames:
-        if frame[: len(END_MARK)] == END_MARK:
-            disk, memory, message = parse_end(frame)
-            if disk not in (Code.OK, Code.NONE) or memory not in (Code.OK, Code.NONE):
-                raise QueryError(message or "the query failed", disk, memory)
-        else:
-            tables.append(read_frame(frame))
+    table = answer_table(frames)
     fmt = FORMATS[f".{suffix}"]
     with tempfile.TemporaryDirectory(prefix="sdvlog-export-") as tmp:
         path = Path(tmp) / f"export.{suffix}"
-        table = pa.concat_tables(tables) if tables else None
         if table is None:
             raise QueryError("the query answered no frames to export", Code.NONE)
         export_table(table, path)

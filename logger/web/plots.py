@@ -6,13 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from logger.core.command import INT64_MAX
-from logger.core.errors import Code, CommandError, QueryError
-from logger.query.answer import END_MARK
-from logger.query.client import parse_end, read_frame
+from logger.core.errors import Code, CommandError
+from logger.query.client import answer_table
 from logger.web.series import series
 
 __all__ = ["series_answer"]
@@ -29,18 +27,6 @@ def _int(params: Mapping[str, str], name: str, default: int | None = None) -> in
     if not text.isdigit() or len(text) > 19:
         raise CommandError(f"{name}= must be a whole number, got {text[:30]!r}")
     return int(text)
-
-
-def _rows(frames: Iterator[bytes]) -> pa.Table | None:
-    tables = []
-    for frame in frames:
-        if frame[: len(END_MARK)] == END_MARK:
-            disk, memory, message = parse_end(frame)
-            if disk not in (Code.OK, Code.NONE) or memory not in (Code.OK, Code.NONE):
-                raise QueryError(message or "the query failed", disk, memory)
-        else:
-            tables.append(read_frame(frame))
-    return pa.concat_tables(tables) if tables else None
 
 
 def series_answer(
@@ -65,7 +51,7 @@ def series_answer(
     out: dict[str, Any] = {}
     for sig in sigs:
         command = f"{prefix}sync-{start_ms}-{end_ms};sig={sig}"
-        table = _rows(reply(command.encode()))
+        table = answer_table(reply(command.encode()))
         if table is None or sig not in table.column_names:
             out[sig] = {"ts": [], "values": []}
             continue
