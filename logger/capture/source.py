@@ -113,10 +113,12 @@ class MqttSource:
         thread.start()
 
     def _connect(self) -> None:
-        assert self._client is not None
+        client = self._client
+        if client is None:
+            return
         try:
-            if connect_with_backoff(self._client, self._broker, self._stop):
-                self._client.loop_start()
+            if connect_with_backoff(client, self._broker, self._stop) and not self._stop.is_set():
+                client.loop_start()
         except BrokerError as exc:
             self.failure = exc
             log.error("%s: %s", self.name, exc)

@@ -36,7 +36,7 @@ from logger.web.live import Live, exchanges_info
 from logger.web.metrics import prometheus_text
 from logger.web.openapi import OPENAPI, docs_page
 from logger.web.plots import series_answer
-from logger.web.sql_route import sql_frames
+from logger.web.sql_route import MAX_BODY, SQL_AT_ONCE, SqlSlots
 
 __all__ = ["make_app"]
 
@@ -57,8 +57,8 @@ def with_row_limit(command: str, max_rows: int) -> str:
     if not limits:
         return f"{command};limit={max_rows}"
     asked = limits[0].strip()[len("limit=") :]
-    if asked.isdigit() and int(asked) <= max_rows:
-        return command
+    if not (asked.isascii() and asked.isdigit()) or int(asked) <= max_rows:
+        return command  # within the limit, or not a number: the grammar says what is wrong
     rest = [p for p in parts if not p.strip().startswith("limit=")]
     return ";".join([head, *rest, f"limit={max_rows}"])
 
@@ -79,6 +79,8 @@ class _Token(BaseHTTPMiddleware):
 
 def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette:
     """The API over ``live`` (the running service)."""
+
+    sql_slots = SqlSlots(SQL_AT_ONCE)
 
     async def query(request: Request) -> Response:
         command = request.query_params.get("command")
@@ -127,7 +129,7 @@ def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette
         try:
             data, media = await run_in_threadpool(export_bytes, live.queries.reply(raw), suffix)
         except QueryError as exc:
-            status = 404 if exc.disk == Code.NONE else 400
+            status = 404 if exc.disk == exc.memory == Code.NONE else 400
             body = {"disk": int(exc.disk), "memory": int(exc.memory), "message": str(exc)}
             return JSONResponse(body, status_code=status)
         except SdvLoggerError as exc:
@@ -138,7 +140,7 @@ def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette
     async def plot_series(request: Request) -> Response:
         params = dict(request.query_params)
         try:
-            body = await run_in_threadpool(series_answer, params, live.queries.reply)
+            body = await run_in_threadpool(series_answer, params, live.queries.reply, cfg.max_rows)
         except QueryError as exc:
             answer = {"disk": int(exc.disk), "memory": int(exc.memory), "message": str(exc)}
             return JSONResponse(answer, status_code=400)
@@ -148,15 +150,20 @@ def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette
         fmt = format_for(request.query_params.get("format"), request.headers.get("accept"))
         if fmt is None:
             return problem(400, Code.BAD_COMMAND, f"format= must be one of {', '.join(FORMATS)}")
+        raw = bytearray()
+        async for piece in request.stream():
+            raw += piece
+            if len(raw) > MAX_BODY:
+                return problem(413, Code.BAD_COMMAND, f"the body is over {MAX_BODY} bytes")
         try:
-            body = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            body = json.loads(bytes(raw))
+        except (ValueError, RecursionError) as exc:
             return problem(400, Code.BAD_COMMAND, f"the body is not JSON: {exc}")
         try:
-            frames, cut = await run_in_threadpool(sql_frames, live, body, cfg.max_rows)
+            frames, cut = await run_in_threadpool(sql_slots.run, live, body, cfg.max_rows)
         except QueryError as exc:
             answer = {"disk": int(exc.disk), "memory": int(exc.memory), "message": str(exc)}
-            return JSONResponse(answer, status_code=400)
+            return JSONResponse(answer, status_code=429 if exc.disk == Code.TOO_FREQUENT else 400)
         return StreamingResponse(
             fmt.encode(iter(frames), End()),
             media_type=fmt.media_type,

@@ -24,13 +24,13 @@ def _int(params: Mapping[str, str], name: str, default: int | None = None) -> in
         if default is None:
             raise CommandError(f"{name}= is required")
         return default
-    if not text.isdigit() or len(text) > 19:
+    if not text.isascii() or not text.isdigit() or len(text) > 19:
         raise CommandError(f"{name}= must be a whole number, got {text[:30]!r}")
     return int(text)
 
 
 def series_answer(
-    params: Mapping[str, str], reply: Callable[[bytes], Iterator[bytes]]
+    params: Mapping[str, str], reply: Callable[[bytes], Iterator[bytes]], max_rows: int
 ) -> dict[str, Any]:
     """The JSON answer for ``params`` (``sig``, ``start``, ``end`` in ms, ``points``,
     ``exchange``), asking ``reply`` (the channel's query service) for each signal's rows."""
@@ -50,7 +50,7 @@ def series_answer(
     prefix = f"exchange={params['exchange']};" if params.get("exchange") else ""
     out: dict[str, Any] = {}
     for sig in sigs:
-        command = f"{prefix}sync-{start_ms}-{end_ms};sig={sig}"
+        command = f"{prefix}sync-{start_ms}-{end_ms};sig={sig};limit={max_rows}"
         table = answer_table(reply(command.encode()))
         if table is None or sig not in table.column_names:
             out[sig] = {"ts": [], "values": []}

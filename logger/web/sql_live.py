@@ -33,13 +33,15 @@ def live_tables(live: Live) -> Iterator[list[LiveTable]]:
     out: list[LiveTable] = []
     with contextlib.ExitStack() as leases:
         for name, ex in live.exchanges.items():
-            with ex.lock:
+            with ex.lock:  # files and memory at one instant, the files leased at once
                 held = MessageBatch.concat([b for b in ex.memory_snapshot() if len(b)])
-                files = {t: ex.store.files(t, *_ALL) for t in ex.store.tables()}
+                files = {
+                    t: leases.enter_context(ex.store.lease(ex.store.files(t, *_ALL)))
+                    for t in ex.store.tables()
+                }
             chunks = ex.plugin.encode(held) if len(held) else []
             for table in sorted(set(files) | {c.name for c in chunks}):
                 mine = files.get(table, [])
-                leases.enter_context(ex.store.lease(mine))
                 memory = [c.table for c in chunks if c.name == table]
                 out.append(
                     LiveTable(

@@ -173,3 +173,15 @@ def test_sql_bodies_that_are_not_a_query(live: tuple[Service, httpx.Client]) -> 
     assert client.post("/api/sql", content=b"not json").status_code == 400
     assert client.post("/api/sql", json={"query": "SELECT 1"}).status_code == 400
     assert client.post("/api/sql", json={"sql": "SELECT 1", "limit": -1}).status_code == 400
+
+
+def test_odd_inputs_are_4xx_not_500(live: tuple[Service, httpx.Client]) -> None:
+    _service, client = live
+    series = client.get("/api/series", params={"sig": "EngineSpeed", "points": "²"})
+    assert series.status_code == 400 and "points=" in series.json()["message"]
+    query = client.get("/api/query", params={"command": f"{ALL};limit=²"})
+    assert query.status_code == 400
+    deep = client.post("/api/sql", content=b"[" * 60_000)
+    assert deep.status_code == 400
+    big = client.post("/api/sql", content=b" " * 200_000)
+    assert big.status_code == 413 and "body" in big.json()["message"]
