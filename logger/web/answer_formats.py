@@ -11,6 +11,7 @@ import io
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
@@ -46,19 +47,26 @@ def _drain(sink: io.BytesIO) -> bytes:
     return data
 
 
-def arrow_stream(frames: Iterable[bytes], end: End) -> Iterator[bytes]:
+def _written(
+    frames: Iterable[bytes], end: End, open_writer: Callable[[io.BytesIO, pa.Schema], Any]
+) -> Iterator[bytes]:
+    """The tables of ``frames`` through one writer (made with the first table's schema)."""
     sink = io.BytesIO()
-    writer: pa.ipc.RecordBatchStreamWriter | None = None
+    writer: Any = None
     schema: pa.Schema | None = None
     for table in _tables(frames, end):
         if writer is None or schema is None:
             schema = table.schema
-            writer = pa.ipc.new_stream(sink, schema)
-        writer.write_table(table.cast(schema) if table.schema != schema else table)
+            writer = open_writer(sink, schema)
+        writer.write_table(table if table.schema == schema else table.cast(schema))
         yield _drain(sink)
     if writer is not None:
         writer.close()
         yield _drain(sink)
+
+
+def arrow_stream(frames: Iterable[bytes], end: End) -> Iterator[bytes]:
+    return _written(frames, end, pa.ipc.new_stream)
 
 
 def json_object(frames: Iterable[bytes], end: End) -> Iterator[bytes]:
@@ -82,18 +90,9 @@ def csv_text(frames: Iterable[bytes], end: End) -> Iterator[bytes]:
 def parquet_file(frames: Iterable[bytes], end: End) -> Iterator[bytes]:
     import pyarrow.parquet as pq  # noqa: PLC0415 - only for this format
 
-    sink = io.BytesIO()
-    writer: pq.ParquetWriter | None = None
-    schema: pa.Schema | None = None
-    for table in _tables(frames, end):
-        if writer is None or schema is None:
-            schema = table.schema
-            writer = pq.ParquetWriter(sink, schema, compression="zstd")
-        writer.write_table(table.cast(schema) if table.schema != schema else table)
-        yield _drain(sink)
-    if writer is not None:
-        writer.close()
-        yield _drain(sink)
+    return _written(
+        frames, end, lambda sink, schema: pq.ParquetWriter(sink, schema, compression="zstd")
+    )
 
 
 @dataclass(frozen=True)

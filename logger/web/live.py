@@ -8,9 +8,10 @@ from typing import Any, Protocol
 from logger.capture.exchange import Exchange
 from logger.query.channel import QueryService
 
-__all__ = ["Live", "exchanges_info"]
+__all__ = ["ALL_NS", "Live", "exchanges_info"]
 
-_ALL_NS = (0, (1 << 63) - 1)
+ALL_NS = (0, (1 << 63) - 1)
+"""Every time a store holds: (first ns, last ns)."""
 
 
 class Live(Protocol):
@@ -30,7 +31,7 @@ def exchanges_info(live: Live) -> list[dict[str, Any]]:
     for name, ex in live.exchanges.items():
         tables = {}
         for table in ex.store.tables():
-            files = ex.store.files(table, *_ALL_NS)
+            files = ex.store.files(table, *ALL_NS)
             tables[table] = {
                 "files": len(files),
                 "bytes": sum(f.size for f in files),

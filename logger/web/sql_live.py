@@ -12,12 +12,11 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 from logger.core.message import MessageBatch
-from logger.web.live import Live
+from logger.web.live import ALL_NS, Live
 from logger.web.sql import LiveTable
 
 __all__ = ["live_tables", "view_name"]
 
-_ALL = (0, (1 << 63) - 1)
 _SIGNALS = "signals/message="
 _NOT_NAME = re.compile(r"[^A-Za-z0-9_]")
 
@@ -36,7 +35,7 @@ def live_tables(live: Live) -> Iterator[list[LiveTable]]:
             with ex.lock:  # files and memory at one instant, the files leased at once
                 held = MessageBatch.concat([b for b in ex.memory_snapshot() if len(b)])
                 files = {
-                    t: leases.enter_context(ex.store.lease(ex.store.files(t, *_ALL)))
+                    t: leases.enter_context(ex.store.lease(ex.store.files(t, *ALL_NS)))
                     for t in ex.store.tables()
                 }
             chunks = ex.plugin.encode(held) if len(held) else []

@@ -1,16 +1,15 @@
-"""A helper for ``bench web``'s ``/api/sql`` figure: one GROUP BY through
-:func:`logger.web.sql.run_sql` against DuckDB reading the same Parquet files itself.
+"""``python -m bench web [--quick]``: the HTTP API's SQL engine against its peer, side by side.
 
-``python -m bench.web_sql [ROWS]`` writes ROWS frame-like rows (10 M by default) as hourly-sized
-files in a scratch directory, runs both three times each, alternately, and logs the medians.
+One GROUP BY over frame-like rows (10 M; ``--quick`` 1 M) in hour-sized Parquet files, through
+:func:`logger.web.sql.run_sql` (what ``POST /api/sql`` runs: pyarrow datasets registered in a
+locked, read-only DuckDB) and through DuckDB reading the same files itself, three times each,
+alternately; the medians and their ratio (target: ours at least 0.9x DuckDB's speed).
 """
 
 from __future__ import annotations
 
 import logging
 import statistics
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,9 +19,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bench.common import scratch_dir
+from bench.report import Report
 from logger.web.sql import LiveTable, run_sql
 
-log = logging.getLogger("bench.web_sql")
+log = logging.getLogger(__name__)
 
 GROUP_BY = "SELECT bus, id, count(*) AS n, avg(dlc) AS dlc FROM {source} GROUP BY bus, id"
 ROWS_PER_FILE = 1_000_000
@@ -94,21 +95,19 @@ def compare(paths: Sequence[Path], rows: int, repeats: int = 3) -> SqlFigures:
     return SqlFigures(rows, statistics.median(ours), statistics.median(direct))
 
 
-def main(argv: list[str]) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    rows = int(argv[0]) if argv else 10_000_000
-    with tempfile.TemporaryDirectory(prefix="sdvlog-bench-sql-") as scratch:
-        paths = write_frames(Path(scratch), rows)
-        figures = compare(paths, rows)
-    log.info(
-        "GROUP BY over %d rows: run_sql %.3f s, DuckDB on the files %.3f s: %.2fx",
-        figures.rows,
-        figures.ours_s,
-        figures.duckdb_s,
-        figures.ratio,
+ROWS_FULL, ROWS_QUICK = 10_000_000, 1_000_000
+
+
+def run(quick: bool, *, profile: bool = False, keep: bool = False) -> Report:
+    report = Report("web", quick, profiled=profile)
+    rows = ROWS_QUICK if quick else ROWS_FULL
+    with scratch_dir(keep) as scratch:
+        figures = compare(write_frames(scratch, rows), rows)
+    report.context.update({"rows": rows, "sql": GROUP_BY.format(source="<frames>")})
+    table = report.table(
+        f"GROUP BY over {rows:,} rows, median of 3", "engine", "seconds", "rows/s", "ours / it"
     )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    table.add("ours (/api/sql's run_sql)", figures.ours_s, rows / figures.ours_s, 1.0)
+    table.add("DuckDB on the files", figures.duckdb_s, rows / figures.duckdb_s, figures.ratio)
+    report.target("/api/sql GROUP BY speed / DuckDB's", figures.ratio, ">=", 0.9, "x")
+    return report
