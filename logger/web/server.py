@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 
 import uvicorn
@@ -70,11 +71,9 @@ class HttpServer:
             return
         self._thread = threading.Thread(target=self._run, name="http", daemon=True)
         self._thread.start()
-        deadline = threading.Event()
-        for _ in range(int(START_S / 0.01)):
-            if self._server.started or not self._thread.is_alive():
-                break
-            deadline.wait(0.01)
+        gave_up = time.monotonic() + START_S  # uvicorn has no event for this: look every 10 ms
+        while not self._server.started and self._thread.is_alive() and time.monotonic() < gave_up:
+            time.sleep(0.01)
         if not self._server.started:
             raise ServiceError(f"the HTTP API could not listen on {self.cfg.listen}")
         sockets = [s for server in self._server.servers for s in server.sockets]
