@@ -2,13 +2,16 @@
 
 Each call opens its own in-memory DuckDB database, so no query sees another's state, and:
 
-1. registers, per :class:`LiveTable`, a pyarrow dataset over its files (we decrypt; DuckDB never
-   opens a path, and pushes its projections and filters into the dataset scan) and its memory
-   table, and makes the view ``<exchange>_<table>`` as the UNION ALL of the two
-   (:mod:`logger.web.sql_views` says what the view's columns are);
-2. then locks the database: ``enable_external_access = false`` (no file, URL, COPY, EXPORT,
-   INSTALL or LOAD), Python replacement scans off, extension autoloading off, no spilling to disk,
-   a memory limit, then ``lock_configuration = true`` (no SET, RESET or PRAGMA that changes one);
+1. makes, per :class:`LiveTable` the statement names (all of them when it names anything else,
+   such as a catalog table), the view ``<exchange>_<table>`` as the UNION ALL of its files and
+   its memory table (:mod:`logger.web.sql_views` says what the view's columns are). DuckDB reads
+   plain files itself, ``read_parquet`` over exactly the leased files; encrypted files go
+   through a pyarrow dataset that we decrypt, and DuckDB never opens them;
+2. locks the database before any view is made: ``allowed_paths`` = those plain files and
+   ``allowed_directories`` = none, then ``enable_external_access = false`` (no other file, no
+   URL, COPY, EXPORT, INSTALL or LOAD), Python replacement scans off, extension autoloading off,
+   no spilling to disk, a memory limit, then ``lock_configuration = true`` (no SET, RESET or
+   PRAGMA that changes one);
 3. accepts exactly one statement, a ``SELECT`` (``DESCRIBE``, ``SHOW`` and ``SUMMARIZE`` are
    SELECTs to DuckDB) or an ``EXPLAIN``; everything else (CREATE, INSERT, COPY, ATTACH, CALL,
    CHECKPOINT, ...) is refused before it runs;
@@ -28,10 +31,12 @@ DuckDB is imported on the first query only.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -41,6 +46,7 @@ from logger.web.sql_views import (
     LiveTable,
     SqlError,
     check_names,
+    literal,
     register_names,
     view_source,
     view_sql,
@@ -67,6 +73,8 @@ ROW_LIMIT_KEY = b"sdvlog.sql.row_limit"
 DEFAULT_MEMORY_LIMIT = 512 << 20
 _BATCH_ROWS = 65_536
 _ALLOWED = frozenset({"SELECT", "EXPLAIN"})
+_QUOTED = re.compile(r'"([^"]+)"')
+_AS_DIRECTORY = "/**/*.parquet"
 _FILE_HINTS = ("parquet", "decrypt", "no such file", "ioerror", "encrypted")
 
 
@@ -98,6 +106,9 @@ def _translate(exc: Exception, duck: Any, tables: Sequence[LiveTable]) -> SqlErr
     for index, table in enumerate(tables):
         for name, part in zip(register_names(index), ("files", "memory"), strict=True):
             text = text.replace(name, f"{table.view} ({part})")
+    leased = _leased_file_in(text, tables)
+    if leased is not None:  # a plain store file DuckDB could not open: gone or unreadable
+        return SqlError(f"a stored file cannot be read: {leased} (files): {text}", Code.FILE_DECODE)
     if isinstance(exc, duck.PermissionException):
         return SqlRefusedError(
             f"refused: {text}; a query reads only the views, never files, URLs or extensions"
@@ -112,6 +123,16 @@ def _translate(exc: Exception, duck: Any, tables: Sequence[LiveTable]) -> SqlErr
     if isinstance(exc, duck.IOException) or any(h in lowered for h in _FILE_HINTS):
         return SqlError(f"a stored file cannot be read: {text}", Code.FILE_DECODE)
     return SqlError(f"the query failed: {text}")
+
+
+def _leased_file_in(text: str, tables: Sequence[LiveTable]) -> str | None:
+    """The view one of whose plain files ``text`` names (in double quotes, as DuckDB's errors
+    name files; a file that is gone is looked for as a directory, ``<path>/**/*.parquet``)."""
+    named = {name.removesuffix(_AS_DIRECTORY) for name in _QUOTED.findall(text)}
+    for table in tables:
+        if table.decryption is None and any(os.path.abspath(p) in named for p in table.files):
+            return table.view
+    return None
 
 
 def _connect(duck: Any, threads: int | None, memory_limit: int) -> duckdb.DuckDBPyConnection:
@@ -130,10 +151,42 @@ def _connect(duck: Any, threads: int | None, memory_limit: int) -> duckdb.DuckDB
     return con
 
 
-def _prepare(con: duckdb.DuckDBPyConnection, tables: Sequence[LiveTable]) -> None:
-    """Register every table's Arrow objects, make the views, then lock the database."""
-    for index, table in enumerate(tables):
-        source = view_source(table, index)
+def _lock(con: duckdb.DuckDBPyConnection, paths: Sequence[str]) -> None:
+    """Allow reading exactly ``paths`` (plain store files DuckDB reads itself) and nothing else,
+    then lock the configuration."""
+    con.execute("SET allowed_directories = []")
+    con.execute(f"SET allowed_paths = [{', '.join(literal(p) for p in paths)}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+def _used(duck: Any, statement: Any, tables: Sequence[LiveTable]) -> list[int]:
+    """Which of ``tables`` the statement names (all of them when it names anything else, such
+    as a catalog table, or when DuckDB cannot say): making a view binds it, which reads its
+    files' footers, so a query gets only the views it reads. Asked of a locked database of its
+    own (finding the names binds table functions, which must not open files)."""
+    probe = _connect(duck, 1, 64 << 20)
+    try:
+        _lock(probe, ())
+        names = {n.lower() for n in probe.get_table_names(statement.query, qualified=False)}
+    except duck.Error:
+        names = set()
+    finally:
+        probe.close()
+    by_name = {t.view.lower(): i for i, t in enumerate(tables)}
+    if not names or not names <= by_name.keys():
+        return list(range(len(tables)))
+    return sorted(by_name[n] for n in names)
+
+
+def _prepare(
+    con: duckdb.DuckDBPyConnection, tables: Sequence[LiveTable], used: Sequence[int], union: bool
+) -> None:
+    """Register the used tables' Arrow objects, allow their plain files, lock the database,
+    then make the views."""
+    sources = [view_source(tables[i], i, union=union) for i in used]
+    _lock(con, [p for s in sources if s is not None for p in s.paths])
+    for index, source in zip(used, sources, strict=True):
         if source is None:
             continue
         files_name, memory_name = register_names(index)
@@ -142,8 +195,6 @@ def _prepare(con: duckdb.DuckDBPyConnection, tables: Sequence[LiveTable]) -> Non
         if source.memory is not None:
             con.register(memory_name, source.memory)
         con.execute(view_sql(source))
-    con.execute("SET enable_external_access = false")
-    con.execute("SET lock_configuration = true")
 
 
 def _statement(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
@@ -247,31 +298,11 @@ def run_sql(
 
     started = time.monotonic()
     deadline = started + timeout_s
-    con = _connect(duck, threads, memory_limit)
-    watchdog = _Watchdog(con, timeout_s)
+    limits = _Limits(row_limit, byte_limit, memory_limit, threads, timeout_s, deadline)
     try:
-        try:
-            _prepare(con, tables)
-            statement = _statement(con, sql)
-            relation = con.sql(statement)
-            if relation is None:
-                raise SqlError("the statement returns no rows")
-            reader = relation.to_arrow_reader(min(_BATCH_ROWS, max(row_limit, 1)))
-            schema = reader.schema
-            try:
-                batches, cut = _collect(reader, row_limit, byte_limit, deadline)
-            finally:
-                reader.close()
-            answer = _answer(batches, schema, row_limit, cut)
-        except duck.Error as exc:
-            if watchdog.fired.is_set():
-                raise _timeout(timeout_s) from exc
-            raise _translate(exc, duck, tables) from exc
-        except SqlTimeoutError as exc:
-            raise _timeout(timeout_s) from exc
-    finally:
-        watchdog.stop()
-        con.close()
+        answer, cut = _run(duck, tables, sql, limits)
+    except _Mismatch:  # a file between the oldest and the newest has another schema
+        answer, cut = _run(duck, tables, sql, limits, union=True)
     log.debug(
         "sql over %d views: %d rows%s in %.3f s",
         len(tables),
@@ -280,6 +311,57 @@ def run_sql(
         time.monotonic() - started,
     )
     return answer
+
+
+class _Mismatch(Exception):
+    """DuckDB found a plain file whose schema differs from the first one's."""
+
+
+@dataclass(frozen=True)
+class _Limits:
+    rows: int
+    bytes: int | None
+    memory: int
+    threads: int | None
+    timeout_s: float
+    deadline: float
+
+
+def _run(
+    duck: Any, tables: Sequence[LiveTable], sql: str, limits: _Limits, *, union: bool = False
+) -> tuple[pa.Table, bool]:
+    """One try at the answer, in a database of its own."""
+    timeout_s = limits.timeout_s
+    left = limits.deadline - time.monotonic()
+    if left <= 0:
+        raise _timeout(timeout_s)
+    con = _connect(duck, limits.threads, limits.memory)
+    watchdog = _Watchdog(con, left)
+    try:
+        try:
+            statement = _statement(con, sql)
+            _prepare(con, tables, _used(duck, statement, tables), union)
+            relation = con.sql(statement)
+            if relation is None:
+                raise SqlError("the statement returns no rows")
+            reader = relation.to_arrow_reader(min(_BATCH_ROWS, max(limits.rows, 1)))
+            schema = reader.schema
+            try:
+                batches, cut = _collect(reader, limits.rows, limits.bytes, limits.deadline)
+            finally:
+                reader.close()
+            return _answer(batches, schema, limits.rows, cut), cut
+        except duck.Error as exc:
+            if watchdog.fired.is_set():
+                raise _timeout(timeout_s) from exc
+            if not union and "schema mismatch" in str(exc):
+                raise _Mismatch from exc
+            raise _translate(exc, duck, tables) from exc
+        except SqlTimeoutError as exc:
+            raise _timeout(timeout_s) from exc
+    finally:
+        watchdog.stop()
+        con.close()
 
 
 def _timeout(timeout_s: float) -> SqlTimeoutError:

@@ -1,5 +1,13 @@
-"""What the SQL engine shows of one live table: a view over its files (a pyarrow dataset, decrypted
-by us) and its rows still in memory, with one schema for both.
+"""What the SQL engine shows of one live table: a view over its files and its rows still in memory,
+with one schema for both.
+
+The files are read one of two ways:
+
+- plain (the table has no decryption properties): DuckDB reads them itself, ``read_parquet([...])``
+  over exactly the leased files, which the engine then allows and no other path
+  (:attr:`ViewSource.paths`, DuckDB's ``allowed_paths``; external access stays off);
+- encrypted: through a pyarrow dataset that we decrypt, registered in DuckDB, which never opens
+  these paths.
 
 The schema a view shows:
 
@@ -10,12 +18,14 @@ The schema a view shows:
   view), as every other answer of the project gives them;
 - dictionary columns show their values;
 - a column some parts lack is NULL there (the schemas of the oldest file, the newest file and the
-  memory are unified).
+  memory are unified; DuckDB unifies every file's schema by name when the oldest and newest
+  differ, or when asked to after a file in between did not match them).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,13 +75,17 @@ class SqlError(QueryError):
 
 @dataclass(frozen=True)
 class ViewSource:
-    """The Arrow objects behind one view and the SELECT that joins them."""
+    """What one view reads and the SELECTs of its parts: ``files`` (a dataset we decrypt) or
+    ``paths`` (plain files DuckDB reads itself, to be allowed), and ``memory``; ``columns`` is
+    the view's column list, in order."""
 
     view: str
     files: ds.Dataset | None
+    paths: tuple[str, ...]
     memory: pa.Table | None
     select_files: str
     select_memory: str
+    columns: str
 
 
 def quote(name: str) -> str:
@@ -113,8 +127,21 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def view_source(table: LiveTable, index: int) -> ViewSource | None:
-    """The Arrow objects and SELECTs of one view; ``None`` when it has no schema at all."""
+def literal(text: str) -> str:
+    """``text`` as a quoted SQL string."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _time_items(names: Sequence[str], times: set[str]) -> str:
+    return ", ".join(
+        f"epoch_ns({quote(n)}) AS {quote(n)}" if n in times else quote(n) for n in names
+    )
+
+
+def view_source(table: LiveTable, index: int, *, union: bool = False) -> ViewSource | None:
+    """The Arrow objects and SELECTs of one view; ``None`` when it has no schema at all.
+    ``union``: plain files are read with their schemas unified by name even when the oldest
+    and newest file agree."""
     files = [Path(p) for p in table.files]
     file_schemas = [
         _file_schema(p, table.decryption) for p in dict.fromkeys(files[:1] + files[-1:])
@@ -135,7 +162,16 @@ def view_source(table: LiveTable, index: int) -> ViewSource | None:
         ) from exc
     times = {f.name for s in file_schemas for f in s if pa.types.is_timestamp(f.type)}
     dataset = None
-    if files:
+    paths: tuple[str, ...] = ()
+    files_from = quote(f"__sdvlog_files_{index}")
+    file_names = [f.name for f in schema if any(f.name in s.names for s in file_schemas)]
+    if files and table.decryption is None:
+        paths = tuple(os.path.abspath(p) for p in files)
+        differ = any(not s.equals(file_schemas[0]) for s in file_schemas[1:])
+        listed = ", ".join(literal(p) for p in paths)
+        files_from = f"read_parquet([{listed}], union_by_name = {str(union or differ).lower()})"
+    elif files:
+        file_names = schema.names
         stored = pa.schema(
             [f.with_type(pa.timestamp("ns", tz="UTC")) if f.name in times else f for f in schema]
         )
@@ -144,30 +180,30 @@ def view_source(table: LiveTable, index: int) -> ViewSource | None:
         dataset = ds.FileSystemDataset.from_paths(
             [str(p) for p in files], schema=stored, format=fmt, filesystem=pa.fs.LocalFileSystem()
         )
-    items = [
-        f"epoch_ns({quote(f.name)}) AS {quote(f.name)}" if f.name in times else quote(f.name)
-        for f in schema
-    ]
     kept = memory if memory is not None and memory.num_rows else None
-    if kept is None and dataset is None:  # a schema but no rows anywhere: an empty view
+    if kept is None and not files:  # a schema but no rows anywhere: an empty view
         kept = schema.empty_table()
     return ViewSource(
         view=table.view,
         files=dataset,
+        paths=paths,
         memory=None if kept is None else _conform(kept, schema),
-        select_files=f"SELECT {', '.join(items)} FROM {quote(f'__sdvlog_files_{index}')}",
+        select_files=f"SELECT {_time_items(file_names, times)} FROM {files_from}",
         select_memory=f"SELECT * FROM {quote(f'__sdvlog_memory_{index}')}",
+        columns=", ".join(quote(n) for n in schema.names),
     )
 
 
 def view_sql(source: ViewSource) -> str:
-    """``CREATE VIEW`` for ``source`` (its registered objects must be in place)."""
+    """``CREATE VIEW`` for ``source`` (its registered objects must be in place): the parts
+    matched by column name (a column a part lacks is NULL there), in the view's column order."""
     selects = []
-    if source.files is not None:
+    if source.files is not None or source.paths:
         selects.append(source.select_files)
     if source.memory is not None:
         selects.append(source.select_memory)
-    return f"CREATE VIEW {quote(source.view)} AS " + " UNION ALL ".join(selects)
+    parts = " UNION ALL BY NAME ".join(f"({s})" for s in selects)
+    return f"CREATE VIEW {quote(source.view)} AS SELECT {source.columns} FROM ({parts})"
 
 
 def register_names(index: int) -> tuple[str, str]:
