@@ -1,113 +1,177 @@
-"""``python -m bench web [--quick]``: the HTTP API's SQL engine against its peer, side by side.
+"""``python -m bench web [--quick]``: the HTTP API against its peers, side by side in one run.
 
-One GROUP BY over frame-like rows (10 M; ``--quick`` 1 M) in hour-sized Parquet files, through
-:func:`logger.web.sql.run_sql` (what ``POST /api/sql`` runs: pyarrow datasets registered in a
-locked, read-only DuckDB) and through DuckDB reading the same files itself, three times each,
-alternately; the medians and their ratio (target: ours at least 0.9x DuckDB's speed).
+One ``sdvlog run`` (its HTTP API on loopback, its NNG channel) over one store with two exchanges
+(:mod:`bench.web_stores`, cached between runs): ``drive``, the 10 M-frame signal store of
+``bench signals``, and ``bench``, the 10 M-row RAW store of ``bench query`` (``--quick``: 1 M
+each). Each figure is a route against a peer measured in the same run, taking turns run by run
+(:mod:`bench.web_figures`):
+
+1. ``GET /api/series``: 4 signals over the drive's full range at 2,000 points (M4), against the
+   channel's signal query for the same 4 signals and range (``sig=A,B,C,D``, as ``bench
+   signals`` asks). Targets: median at most 150 ms, and at most 1.0x the signal query's time.
+2. ``GET /api/query``: the full range of the RAW rows as an Arrow stream over HTTP (httpx reading
+   it batch by batch), against the same command over the channel. Target: at least 0.8x the
+   channel's rows/s.
+3. ``POST /api/sql``: a GROUP BY over the drive's 10 M frames, against DuckDB reading the same
+   files itself. The route runs DuckDB on one thread (it leaves the other core to capture):
+   the target, at least 0.9x DuckDB's speed, is judged against DuckDB on one thread; DuckDB on
+   its default threads, and our engine (``run_sql``) on the default threads, are shown beside.
+
+The page's time to its first plot is measured by another suite (``bench.web_page``).
 """
 
 from __future__ import annotations
 
 import logging
-import statistics
+import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
+import httpx
 
-from bench.common import scratch_dir
-from bench.report import Report
-from logger.web.sql import LiveTable, run_sql
+from bench.common import QuerySocket, ServiceProcess, query_url, scratch_dir
+from bench.report import Report, Table
+from bench.web_figures import (
+    GROUP_BY,
+    POINTS,
+    SIGNALS,
+    Runs,
+    query_figure,
+    series_figure,
+    sql_figure,
+)
+from bench.web_stores import (
+    DRIVE_EXCHANGE,
+    RAW_EXCHANGE,
+    WebStore,
+    service_config,
+    web_store,
+)
+from logger.store.layout import parse_name
+from logger.web.sql_live import view_name
+from tests.support.ports import free_port
 
 log = logging.getLogger(__name__)
 
-GROUP_BY = "SELECT bus, id, count(*) AS n, avg(dlc) AS dlc FROM {source} GROUP BY bus, id"
-ROWS_PER_FILE = 1_000_000
-
-
-@dataclass(frozen=True)
-class SqlFigures:
-    """Median seconds of the same GROUP BY through run_sql and through DuckDB directly."""
-
-    rows: int
-    ours_s: float
-    duckdb_s: float
-
-    @property
-    def ratio(self) -> float:
-        """Our speed as a fraction of DuckDB's (target: at least 0.9)."""
-        return self.duckdb_s / self.ours_s
-
-
-def write_frames(directory: Path, rows: int, per_file: int = ROWS_PER_FILE) -> list[Path]:
-    """``rows`` frame-like rows (``ts``, ``bus``, ``id``, ``dlc``, ``data``) in zstd files."""
-    rng = np.random.default_rng(0)
-    paths = []
-    for start in range(0, rows, per_file):
-        count = min(per_file, rows - start)
-        table = pa.table(
-            {
-                "ts": pa.array(start + np.arange(count, dtype=np.int64)),
-                "bus": pa.array(rng.integers(0, 4, count).astype(np.int8)),
-                "id": pa.array(rng.integers(0x100, 0x180, count).astype(np.int32)),
-                "dlc": pa.array(rng.integers(0, 9, count).astype(np.int8)),
-                "data": pa.array(rng.integers(0, 1 << 62, count, dtype=np.int64)),
-            }
-        )
-        path = directory / f"{start:012d}.parquet"
-        pq.write_table(table, path, compression="zstd", row_group_size=65_536)
-        paths.append(path)
-    return paths
-
-
-def _timed(call: Callable[[], object], repeats: int) -> list[float]:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return times
-
-
-def compare(paths: Sequence[Path], rows: int, repeats: int = 3) -> SqlFigures:
-    """The GROUP BY over ``paths`` both ways, alternately, ``repeats`` times each."""
-    import duckdb  # noqa: PLC0415 - a benchmark of it
-
-    table = LiveTable("can_frames", list(paths), None, None)
-    files = ", ".join(f"'{p}'" for p in paths)
-    ours: list[float] = []
-    direct: list[float] = []
-    with duckdb.connect() as con:
-        for _ in range(repeats):
-            ours += _timed(
-                lambda: run_sql(
-                    [table], GROUP_BY.format(source="can_frames"), row_limit=10_000, timeout_s=600
-                ),
-                1,
-            )
-            direct += _timed(
-                lambda: con.sql(GROUP_BY.format(source=f"read_parquet([{files}])")).fetchall(), 1
-            )
-    return SqlFigures(rows, statistics.median(ours), statistics.median(direct))
-
-
 ROWS_FULL, ROWS_QUICK = 10_000_000, 1_000_000
+RUNS_FULL, RUNS_QUICK = 7, 3
+QUERY_RUNS_FULL, QUERY_RUNS_QUICK = 3, 2
+SERIES_TARGET_MS = 150.0
+
+
+def _frames_files(store_dir: Path) -> list[Path]:
+    """The drive's ``frames`` files, oldest first (what its SQL view reads)."""
+    table_dir = store_dir / DRIVE_EXCHANGE / "frames"
+    return sorted(p for p in table_dir.rglob("*.parquet") if parse_name(p.name) is not None)
+
+
+def _wait_http(base: str, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/api/health", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"the HTTP API at {base} did not answer within {timeout_s:g} s")
+
+
+def _add(table: Table, result: Runs, peer: Runs, rows: int) -> None:
+    """A row: median, min and max seconds, rows/s and the speed ratio against ``peer``."""
+    s = result.seconds
+    ratio = peer.median / result.median
+    table.add(result.what, len(s), result.median * 1000, min(s) * 1000, max(s) * 1000, rows / result.median, ratio)  # fmt: skip
 
 
 def run(quick: bool, *, profile: bool = False, keep: bool = False) -> Report:
-    report = Report("web", quick, profiled=profile)
     rows = ROWS_QUICK if quick else ROWS_FULL
-    with scratch_dir(keep) as scratch:
-        figures = compare(write_frames(scratch, rows), rows)
-    report.context.update({"rows": rows, "sql": GROUP_BY.format(source="<frames>")})
-    table = report.table(
-        f"GROUP BY over {rows:,} rows, median of 3", "engine", "seconds", "rows/s", "ours / it"
+    runs = RUNS_QUICK if quick else RUNS_FULL
+    query_runs = QUERY_RUNS_QUICK if quick else QUERY_RUNS_FULL
+    report = Report("web", quick, profiled=profile)
+    if profile:
+        report.notes.append("--profile is not used by this benchmark")
+    store = web_store(rows, rows)
+    report.context.update(
+        {
+            "frames": rows,
+            "raw_rows": rows,
+            "store": str(store.dir),
+            "store_cached": store.cached,
+            "store_build_s": store.build_s,
+            "cores": os.cpu_count(),
+            "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+            "signals": ",".join(SIGNALS),
+            "points": POINTS,
+            "sql": GROUP_BY.format(source=view_name(DRIVE_EXCHANGE, "frames")),
+        }
     )
-    table.add("ours (/api/sql's run_sql)", figures.ours_s, rows / figures.ours_s, 1.0)
-    table.add("DuckDB on the files", figures.duckdb_s, rows / figures.duckdb_s, figures.ratio)
-    report.target("/api/sql GROUP BY speed / DuckDB's", figures.ratio, ">=", 0.9, "x")
+    with scratch_dir(keep) as tmp:
+        port, url = free_port(), query_url()
+        config = tmp / "sdvlog.toml"
+        config.write_text(service_config(store.dir, url, port, 4 * rows), encoding="utf-8")
+        svc = ServiceProcess(config, tmp / "sdvlog.log", url)
+        svc.start()
+        try:
+            report.context["service_ready_s"] = svc.wait_ready(timeout=600)
+            base = f"http://127.0.0.1:{port}"
+            _wait_http(base)
+            with httpx.Client(base_url=base, timeout=600) as http, QuerySocket(url) as channel:
+                _figures(report, http, channel, store, rows, runs, query_runs)
+            report.context["service_peak_mib"] = svc.status().hwm / 2**20
+        finally:
+            svc.stop()
+    report.context["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return report
+
+
+def _figures(
+    report: Report,
+    http: httpx.Client,
+    channel: QuerySocket,
+    store: WebStore,
+    rows: int,
+    runs: int,
+    query_runs: int,
+) -> None:
+    columns = ("way", "runs", "median ms", "min ms", "max ms", "rows/s", "speed vs peer")
+    span = (store.first_ns // 1_000_000, -(-store.last_ns // 1_000_000))
+    log.info("series ...")
+    ours, peer, problems = series_figure(http, channel.sock, DRIVE_EXCHANGE, span, runs)
+    hours = (store.last_ns - store.first_ns) / 3.6e12
+    table = report.table(
+        f"1. {len(SIGNALS)} signals ({', '.join(SIGNALS)}) over the full range ({hours:.1f} h, "
+        f"{rows:,} frames) at {POINTS:,} points",
+        *columns,
+    )
+    _add(table, ours, peer, peer.rows)
+    _add(table, peer, peer, peer.rows)
+    report.failures.extend(f"/api/series: {p}" for p in problems)
+    report.target("/api/series, median", ours.median * 1000, "<=", SERIES_TARGET_MS, "ms")
+    report.target("/api/series time / signal query's", ours.median / peer.median, "<=", 1.0, "x")
+
+    log.info("query ...")
+    ours, peer = query_figure(http, channel.sock, RAW_EXCHANGE, rows, query_runs)
+    table = report.table(f"2. full range of {rows:,} RAW rows, Arrow stream", *columns)
+    _add(table, ours, peer, rows)
+    _add(table, peer, peer, rows)
+    report.target("/api/query rows/s / channel's", peer.median / ours.median, ">=", 0.8, "x")
+
+    log.info("sql ...")
+    files = _frames_files(store.dir)
+    route, engine, one, default = sql_figure(http, view_name(DRIVE_EXCHANGE, "frames"), files, runs)
+    table = report.table(
+        f"3. GROUP BY bus, id over {rows:,} frames ({len(files)} files); speed vs DuckDB "
+        "with the same threads",
+        *columns,
+    )
+    _add(table, route, one, rows)
+    _add(table, one, one, rows)
+    _add(table, engine, default, rows)
+    _add(table, default, default, rows)
+    report.target("/api/sql speed / DuckDB's (1 thread each)", one.median / route.median, ">=", 0.9, "x")  # fmt: skip
+    report.notes.append(
+        f"/api/sql (1 thread) against DuckDB on its default threads: "
+        f"{default.median / route.median:.2f}x; run_sql against it: "
+        f"{default.median / engine.median:.2f}x"
+    )

@@ -1,5 +1,10 @@
 """``/api/query``'s answers in the formats HTTP clients ask for, streamed frame by frame: an Arrow
-IPC stream (one schema, a record batch per frame), JSON, CSV or Parquet (a row group per frame).
+IPC stream (one schema, then each frame's record batches), JSON, CSV or Parquet (a row group per
+frame).
+
+Each of the channel's frames is already an Arrow IPC stream; the Arrow answer passes their
+record batch messages on as they are (no decoding, no copy) while the frames share the first
+frame's schema and it has no dictionaries, and decodes and casts the others.
 
 Each encoder takes the channel's reply frames (data frames, then the end frame) and yields bytes;
 memory stays at about one frame whatever the answer's size.
@@ -11,6 +16,7 @@ import io
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import pyarrow as pa
@@ -20,7 +26,10 @@ from logger.query.answer import END_MARK
 from logger.query.client import parse_end, read_frame
 from logger.query.encodings import csv_bytes, json_rows
 
-__all__ = ["FORMATS", "AnswerFormat", "End", "format_for"]
+__all__ = ["FORMATS", "AnswerFormat", "Chunk", "End", "format_for"]
+
+Chunk = bytes | memoryview
+"""A piece of an answer's body."""
 
 
 @dataclass
@@ -65,8 +74,41 @@ def _written(
         yield _drain(sink)
 
 
-def arrow_stream(frames: Iterable[bytes], end: End) -> Iterator[bytes]:
-    return _written(frames, end, pa.ipc.new_stream)
+_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+"""The end-of-stream marker an IPC stream writer closes with."""
+
+
+def _schema_message(frame: bytes) -> tuple[int, pa.Schema]:
+    """The length of the schema message a frame (an IPC stream) starts with, and the schema."""
+    reader = pa.BufferReader(frame)
+    message = pa.ipc.read_message(reader)
+    return reader.tell(), pa.ipc.read_schema(message)
+
+
+def arrow_stream(frames: Iterable[bytes], end: End) -> Iterator[Chunk]:
+    """One IPC stream: the first frame's schema, then every frame's record batches."""
+    it = iter(frames)
+    head: bytes | None = None
+    schema: pa.Schema | None = None
+    for frame in it:
+        if frame[: len(END_MARK)] == END_MARK:
+            end.disk, end.memory, end.message = parse_end(frame)
+            continue
+        size, frame_schema = _schema_message(frame)
+        if head is None:
+            if any(pa.types.is_dictionary(f.type) for f in frame_schema):
+                yield from _written(chain([frame], it), end, pa.ipc.new_stream)
+                return
+            head, schema = frame[:size], frame_schema
+            yield head
+        stop = len(frame) - len(_EOS) if frame.endswith(_EOS) else len(frame)
+        if frame[:size] == head:
+            yield memoryview(frame)[size:stop]
+        else:
+            table = read_frame(frame)
+            yield from (memoryview(b.serialize()) for b in table.cast(schema).to_batches())
+    if head is not None:
+        yield _EOS
 
 
 def json_object(frames: Iterable[bytes], end: End) -> Iterator[bytes]:
@@ -99,7 +141,7 @@ def parquet_file(frames: Iterable[bytes], end: End) -> Iterator[bytes]:
 class AnswerFormat:
     name: str
     media_type: str
-    encode: Callable[[Iterable[bytes], End], Iterator[bytes]]
+    encode: Callable[[Iterable[bytes], End], Iterator[Chunk]]
 
 
 FORMATS: dict[str, AnswerFormat] = {

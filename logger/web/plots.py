@@ -1,9 +1,15 @@
 """``/api/series``: per signal, the M4 points of a window (:mod:`logger.web.series`), from the
-rows the channel's ``sig=`` query answers for that signal alone (its own sample times)."""
+rows the channel's ``sig=`` query answers for that signal alone (its own sample times).
+
+The signals are read side by side, one per core at most (:func:`_readers`): a plot over a long
+range spends its time reading each signal's files, which holds no lock."""
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyarrow.compute as pc
@@ -48,17 +54,27 @@ def series_answer(
         min(end_ms * _NS_PER_MS + _NS_PER_MS - 1, INT64_MAX - 1),
     )
     prefix = f"exchange={params['exchange']};" if params.get("exchange") else ""
-    out: dict[str, Any] = {}
-    for sig in sigs:
+    no_window = "start" not in params and "end" not in params
+
+    def one(sig: str) -> dict[str, list[Any]]:
         command = f"{prefix}sync-{start_ms}-{end_ms};sig={sig};limit={max_rows}"
         table = answer_table(reply(command.encode()))
         if table is None or sig not in table.column_names:
-            out[sig] = {"ts": [], "values": []}
-            continue
+            return {"ts": [], "values": []}
         lo, hi = start_ns, end_ns
-        if "start" not in params and "end" not in params and table.num_rows:
-            times = table.column("ts")  # no window asked: the buckets span the signal's samples
+        if no_window and table.num_rows:  # no window asked: the buckets span the signal's samples
+            times = table.column("ts")
             lo, hi = int(pc.min(times).as_py()), int(pc.max(times).as_py())
         found = series(table, [sig], lo, hi, points)[sig]
-        out[sig] = {"ts": found[0].tolist(), "values": found[1].tolist()}
+        return {"ts": found[0].tolist(), "values": found[1].tolist()}
+
+    names = list(dict.fromkeys(sigs))
+    answers = list(_readers().map(one, names)) if len(names) > 1 else [one(names[0])]
+    out = dict(zip(names, answers, strict=True))
     return {"start": start_ms, "end": end_ms, "points": points, "signals": out}
+
+
+@functools.cache
+def _readers() -> ThreadPoolExecutor:
+    """The threads that read a request's signals side by side (one per core, at most 4)."""
+    return ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="series")

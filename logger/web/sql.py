@@ -160,19 +160,32 @@ def _lock(con: duckdb.DuckDBPyConnection, paths: Sequence[str]) -> None:
     con.execute("SET lock_configuration = true")
 
 
+class _Names:
+    """The tables a statement names, found by a locked, empty database kept for it (finding
+    them binds table functions, which must not open files; a database costs ~10 ms to open)."""
+
+    _lock = threading.Lock()
+    _con: duckdb.DuckDBPyConnection | None = None
+
+    @classmethod
+    def of(cls, duck: Any, query: str) -> set[str]:
+        """Lower-case names (empty when DuckDB cannot say)."""
+        with cls._lock:
+            if cls._con is None:
+                con = _connect(duck, 1, 64 << 20)
+                _lock(con, ())
+                cls._con = con
+            try:
+                return {n.lower() for n in cls._con.get_table_names(query, qualified=False)}
+            except duck.Error:
+                return set()
+
+
 def _used(duck: Any, statement: Any, tables: Sequence[LiveTable]) -> list[int]:
     """Which of ``tables`` the statement names (all of them when it names anything else, such
     as a catalog table, or when DuckDB cannot say): making a view binds it, which reads its
-    files' footers, so a query gets only the views it reads. Asked of a locked database of its
-    own (finding the names binds table functions, which must not open files)."""
-    probe = _connect(duck, 1, 64 << 20)
-    try:
-        _lock(probe, ())
-        names = {n.lower() for n in probe.get_table_names(statement.query, qualified=False)}
-    except duck.Error:
-        names = set()
-    finally:
-        probe.close()
+    files' footers, so a query gets only the views it reads."""
+    names = _Names.of(duck, statement.query)
     by_name = {t.view.lower(): i for i, t in enumerate(tables)}
     if not names or not names <= by_name.keys():
         return list(range(len(tables)))

@@ -1,0 +1,232 @@
+"""The measurements of ``bench web`` (:mod:`bench.web`): each HTTP route against its peer on the
+same rows, taking turns run by run, so both see the same host."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import duckdb
+import httpx
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pynng
+
+from bench.common import ALL_MS
+from bench.signals_engines import WHERE
+from logger.core.errors import Code
+from logger.query.answer import END_MARK
+from logger.query.client import parse_end, read_frame
+from logger.web.sql import LiveTable, run_sql
+
+#: The four signals plotted, one per message (100, 50, 50 and 10 Hz in demo.dbc's traffic).
+SIGNALS = ("EngineSpeed", "VehicleSpeed", "SteeringAngle", "SOC")
+POINTS = 2000
+QUESTION = WHERE
+"""``bench signals``' question: EngineSpeed > 4000 while VehicleSpeed < 40."""
+GROUP_BY = "SELECT bus, id, count(*) AS n, avg(dlc) AS dlc FROM {source} GROUP BY bus, id"
+
+
+@dataclass
+class Runs:
+    """Seconds per run of one way of answering, and what it answered."""
+
+    what: str
+    seconds: list[float] = field(default_factory=list)
+    rows: int = 0
+
+    @property
+    def median(self) -> float:
+        return median(self.seconds)
+
+
+def alternate(runs: int, *ways: tuple[Runs, Callable[[], int]]) -> None:
+    """Each way once per run, in turn; a way's call returns the rows it answered."""
+    for _ in range(runs):
+        for result, call in ways:
+            started = time.perf_counter()
+            rows = call()
+            result.seconds.append(time.perf_counter() - started)
+            result.rows = rows
+
+
+class _Body:
+    """An HTTP body as a file-like object for pyarrow's IPC reader (reads as it arrives)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._held = bytearray()
+        self.closed = False
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._held) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._held += chunk
+        cut = len(self._held) if size < 0 else min(size, len(self._held))
+        out = bytes(self._held[:cut])
+        del self._held[:cut]
+        return out
+
+
+def http_arrow_rows(response: httpx.Response) -> int:
+    """Rows of an Arrow IPC stream answer, read batch by batch as it streams."""
+    if response.status_code != 200:
+        raise RuntimeError(f"HTTP {response.status_code}: {response.read()[:300]!r}")
+    reader = pa.ipc.open_stream(_Body(response.iter_raw()))
+    return sum(batch.num_rows for batch in reader)
+
+
+def channel_rows(sock: pynng.Pair0, command: str, timeout_s: float = 600.0) -> int:
+    """Rows of the channel's answer to ``command``, each frame read and let go as it comes."""
+    sock.send(command.encode())
+    deadline = time.monotonic() + timeout_s
+    rows = 0
+    while True:
+        try:
+            frame = sock.recv()
+        except pynng.Timeout:
+            if time.monotonic() > deadline:
+                raise
+            continue
+        if frame[: len(END_MARK)] == END_MARK:
+            disk, memory, message = parse_end(frame)
+            if disk not in (Code.OK, Code.NONE) or memory not in (Code.OK, Code.NONE):
+                raise RuntimeError(f"{command}: end codes {disk},{memory} {message}")
+            return rows
+        rows += read_frame(frame).num_rows
+
+
+def channel_table(sock: pynng.Pair0, command: str, timeout_s: float = 600.0) -> pa.Table:
+    """The channel's whole answer to ``command`` as one table."""
+    sock.send(command.encode())
+    deadline = time.monotonic() + timeout_s
+    tables: list[pa.Table] = []
+    while True:
+        try:
+            frame = sock.recv()
+        except pynng.Timeout:
+            if time.monotonic() > deadline:
+                raise
+            continue
+        if frame[: len(END_MARK)] == END_MARK:
+            disk, memory, message = parse_end(frame)
+            if disk not in (Code.OK, Code.NONE) or memory not in (Code.OK, Code.NONE):
+                raise RuntimeError(f"{command}: end codes {disk},{memory} {message}")
+            return pa.concat_tables(tables)
+        tables.append(read_frame(frame))
+
+
+# --------------------------------------------------------------------------- the figures
+
+
+def series_figure(
+    http: httpx.Client, sock: pynng.Pair0, exchange: str, span_ms: tuple[int, int], runs: int
+) -> tuple[Runs, Runs, list[str]]:
+    """``/api/series`` for :data:`SIGNALS` over ``span_ms`` at :data:`POINTS` points, against
+    the channel's signal query over the same signals and window: ``bench signals``' question
+    (:data:`QUESTION`, intervals) with the four signals in ``sig=``, so that it reads and aligns
+    all four; and the problems found comparing the points with each signal's rows."""
+    first_ms, last_ms = span_ms
+    params = {
+        "exchange": exchange,
+        "sig": ",".join(SIGNALS),
+        "start": str(first_ms),
+        "end": str(last_ms),
+        "points": str(POINTS),
+    }
+    window = f"exchange={exchange};sync-{first_ms}-{last_ms}"
+    question = f"{window};sig={','.join(SIGNALS)};{QUESTION};out=intervals"
+    answers: list[dict[str, Any]] = []
+
+    def ours() -> int:
+        response = http.get("/api/series", params=params)
+        if response.status_code != 200:
+            raise RuntimeError(f"/api/series: HTTP {response.status_code}: {response.text[:300]}")
+        answers[:] = [response.json()]
+        return sum(len(s["ts"]) for s in answers[0]["signals"].values())
+
+    http_runs = Runs("/api/series (HTTP, JSON)")
+    channel_runs = Runs("channel: sig= the 4 signals; where=, intervals (NNG)")
+    alternate(
+        runs, (http_runs, ours), (channel_runs, lambda: channel_table(sock, question).num_rows)
+    )
+    rows = {name: channel_table(sock, f"{window};sig={name}") for name in SIGNALS}
+    return http_runs, channel_runs, _series_problems(answers[0], rows)
+
+
+def _series_problems(answer: dict[str, Any], rows: dict[str, pa.Table]) -> list[str]:
+    """Where the M4 points disagree with each signal's rows: the same min and max, and at
+    most :data:`POINTS` points."""
+    problems = []
+    for name in SIGNALS:
+        values = np.asarray(answer["signals"][name]["values"], dtype=np.float64)
+        extremes = pc.min_max(rows[name].column(name)).as_py()
+        if len(values) > POINTS or not len(values):
+            problems.append(f"{name}: {len(values)} points")
+        elif (float(np.nanmin(values)), float(np.nanmax(values))) != (
+            float(extremes["min"]),
+            float(extremes["max"]),
+        ):
+            problems.append(f"{name}: M4 range differs from the signal's rows")
+    return problems
+
+
+def query_figure(
+    http: httpx.Client, sock: pynng.Pair0, exchange: str, rows: int, runs: int
+) -> tuple[Runs, Runs]:
+    """The full range of ``exchange`` as an Arrow stream over HTTP (``/api/query``) against the
+    same command over the channel; both read frame by frame as they arrive."""
+    command = f"exchange={exchange};sync-{ALL_MS}"
+
+    def ours() -> int:
+        with http.stream("GET", "/api/query", params={"command": command, "format": "arrow"}) as r:
+            return http_arrow_rows(r)
+
+    http_runs, channel_runs = Runs("/api/query (HTTP, Arrow)"), Runs("channel (NNG)")
+    alternate(runs, (http_runs, ours), (channel_runs, lambda: channel_rows(sock, command)))
+    for result in (http_runs, channel_runs):
+        if result.rows != rows:
+            raise RuntimeError(f"{result.what}: {result.rows} rows, expected {rows}")
+    return http_runs, channel_runs
+
+
+def sql_figure(
+    http: httpx.Client, view: str, files: Sequence[Path], runs: int
+) -> tuple[Runs, Runs, Runs, Runs]:
+    """The GROUP BY through ``POST /api/sql`` (one DuckDB thread, as the route runs it) and
+    through ``run_sql`` in this process (DuckDB's default threads), against DuckDB reading
+    the same files itself with one thread and with its default threads."""
+    listed = ", ".join(f"'{p}'" for p in files)
+    direct = GROUP_BY.format(source=f"read_parquet([{listed}])")
+    table = LiveTable(view, list(files))
+
+    def ours() -> int:
+        response = http.post("/api/sql", json={"sql": GROUP_BY.format(source=view)})
+        if response.status_code != 200:
+            raise RuntimeError(f"/api/sql: HTTP {response.status_code}: {response.text[:300]}")
+        return int(pa.ipc.open_stream(response.content).read_all().num_rows)
+
+    def in_process() -> int:
+        answer = run_sql([table], GROUP_BY.format(source=view), row_limit=100_000, timeout_s=600)
+        return int(answer.num_rows)
+
+    route, engine = Runs("/api/sql (HTTP, 1 DuckDB thread)"), Runs("run_sql (default threads)")
+    one, default = Runs("DuckDB on the files, 1 thread"), Runs("DuckDB on the files, default")
+    with duckdb.connect(config={"threads": 1}) as con1, duckdb.connect() as con:
+        alternate(
+            runs,
+            (route, ours),
+            (one, lambda: len(con1.sql(direct).fetchall())),
+            (engine, in_process),
+            (default, lambda: len(con.sql(direct).fetchall())),
+        )
+    if len({r.rows for r in (route, engine, one, default)}) != 1:
+        raise RuntimeError("the GROUP BY answers differ in rows between the engines")
+    return route, engine, one, default
