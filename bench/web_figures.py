@@ -56,23 +56,28 @@ def alternate(runs: int, *ways: tuple[Runs, Callable[[], int]]) -> None:
 
 
 class _Body:
-    """An HTTP body as a file-like object for pyarrow's IPC reader (reads as it arrives)."""
+    """An HTTP body as a file-like object for pyarrow's IPC reader (reads as it arrives; each
+    read copies only the bytes it returns)."""
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
-        self._held = bytearray()
+        self._held = memoryview(b"")
         self.closed = False
 
     def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._held) < size:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            self._held += chunk
-        cut = len(self._held) if size < 0 else min(size, len(self._held))
-        out = bytes(self._held[:cut])
-        del self._held[:cut]
-        return out
+        parts: list[memoryview | bytes] = []
+        need = size if size >= 0 else 1 << 62
+        while need > 0:
+            if not self._held:
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    break
+                self._held = memoryview(chunk)
+            part = self._held[:need]
+            parts.append(part)
+            self._held = self._held[len(part) :]
+            need -= len(part)
+        return b"".join(parts)
 
 
 def http_arrow_rows(response: httpx.Response) -> int:
@@ -128,11 +133,12 @@ def channel_table(sock: pynng.Pair0, command: str, timeout_s: float = 600.0) -> 
 
 def series_figure(
     http: httpx.Client, sock: pynng.Pair0, exchange: str, span_ms: tuple[int, int], runs: int
-) -> tuple[Runs, Runs, list[str]]:
+) -> tuple[Runs, Runs, int, list[str]]:
     """``/api/series`` for :data:`SIGNALS` over ``span_ms`` at :data:`POINTS` points, against
     the channel's signal query over the same signals and window: ``bench signals``' question
     (:data:`QUESTION`, intervals) with the four signals in ``sig=``, so that it reads and aligns
-    all four; and the problems found comparing the points with each signal's rows."""
+    all four; the signals' rows in the window; and the problems found comparing the points
+    with each signal's rows."""
     first_ms, last_ms = span_ms
     params = {
         "exchange": exchange,
@@ -158,7 +164,8 @@ def series_figure(
         runs, (http_runs, ours), (channel_runs, lambda: channel_table(sock, question).num_rows)
     )
     rows = {name: channel_table(sock, f"{window};sig={name}") for name in SIGNALS}
-    return http_runs, channel_runs, _series_problems(answers[0], rows)
+    total = sum(t.num_rows for t in rows.values())
+    return http_runs, channel_runs, total, _series_problems(answers[0], rows)
 
 
 def _series_problems(answer: dict[str, Any], rows: dict[str, pa.Table]) -> list[str]:
@@ -199,10 +206,11 @@ def query_figure(
 
 def sql_figure(
     http: httpx.Client, view: str, files: Sequence[Path], runs: int
-) -> tuple[Runs, Runs, Runs, Runs]:
+) -> tuple[Runs, Runs, Runs, Runs, Runs]:
     """The GROUP BY through ``POST /api/sql`` (one DuckDB thread, as the route runs it) and
     through ``run_sql`` in this process (DuckDB's default threads), against DuckDB reading
-    the same files itself with one thread and with its default threads."""
+    the same files itself in one session with one thread and with its default threads; and
+    DuckDB on one thread in a new database per query (as the route opens one per query)."""
     listed = ", ".join(f"'{p}'" for p in files)
     direct = GROUP_BY.format(source=f"read_parquet([{listed}])")
     table = LiveTable(view, list(files))
@@ -217,16 +225,22 @@ def sql_figure(
         answer = run_sql([table], GROUP_BY.format(source=view), row_limit=100_000, timeout_s=600)
         return int(answer.num_rows)
 
+    def fresh() -> int:
+        with duckdb.connect(config={"threads": 1}) as con:
+            return len(con.sql(direct).fetchall())
+
     route, engine = Runs("/api/sql (HTTP, 1 DuckDB thread)"), Runs("run_sql (default threads)")
     one, default = Runs("DuckDB on the files, 1 thread"), Runs("DuckDB on the files, default")
+    new = Runs("DuckDB, 1 thread, a new database per query")
     with duckdb.connect(config={"threads": 1}) as con1, duckdb.connect() as con:
         alternate(
             runs,
             (route, ours),
             (one, lambda: len(con1.sql(direct).fetchall())),
+            (new, fresh),
             (engine, in_process),
             (default, lambda: len(con.sql(direct).fetchall())),
         )
-    if len({r.rows for r in (route, engine, one, default)}) != 1:
+    if len({r.rows for r in (route, engine, one, default, new)}) != 1:
         raise RuntimeError("the GROUP BY answers differ in rows between the engines")
-    return route, engine, one, default
+    return route, engine, one, default, new

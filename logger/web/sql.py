@@ -33,7 +33,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,11 +41,11 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from logger.core.errors import Code
+from logger.web.sql_connect import Names, Spares, Watchdog, lock
 from logger.web.sql_views import (
     LiveTable,
     SqlError,
     check_names,
-    literal,
     register_names,
     view_source,
     view_sql,
@@ -75,6 +74,7 @@ _BATCH_ROWS = 65_536
 _ALLOWED = frozenset({"SELECT", "EXPLAIN"})
 _QUOTED = re.compile(r'"([^"]+)"')
 _AS_DIRECTORY = "/**/*.parquet"
+_SPARES = Spares()
 _FILE_HINTS = ("parquet", "decrypt", "no such file", "ioerror", "encrypted")
 
 
@@ -135,57 +135,11 @@ def _leased_file_in(text: str, tables: Sequence[LiveTable]) -> str | None:
     return None
 
 
-def _connect(duck: Any, threads: int | None, memory_limit: int) -> duckdb.DuckDBPyConnection:
-    config: dict[str, Any] = {
-        "python_enable_replacements": False,
-        "autoinstall_known_extensions": False,
-        "autoload_known_extensions": False,
-        "allow_community_extensions": False,
-        "allow_persistent_secrets": False,
-        "temp_directory": "",
-        "memory_limit": f"{memory_limit}B",
-    }
-    if threads is not None:
-        config["threads"] = threads
-    con: duckdb.DuckDBPyConnection = duck.connect(":memory:", config=config)
-    return con
-
-
-def _lock(con: duckdb.DuckDBPyConnection, paths: Sequence[str]) -> None:
-    """Allow reading exactly ``paths`` (plain store files DuckDB reads itself) and nothing else,
-    then lock the configuration."""
-    con.execute("SET allowed_directories = []")
-    con.execute(f"SET allowed_paths = [{', '.join(literal(p) for p in paths)}]")
-    con.execute("SET enable_external_access = false")
-    con.execute("SET lock_configuration = true")
-
-
-class _Names:
-    """The tables a statement names, found by a locked, empty database kept for it (finding
-    them binds table functions, which must not open files; a database costs ~10 ms to open)."""
-
-    _lock = threading.Lock()
-    _con: duckdb.DuckDBPyConnection | None = None
-
-    @classmethod
-    def of(cls, duck: Any, query: str) -> set[str]:
-        """Lower-case names (empty when DuckDB cannot say)."""
-        with cls._lock:
-            if cls._con is None:
-                con = _connect(duck, 1, 64 << 20)
-                _lock(con, ())
-                cls._con = con
-            try:
-                return {n.lower() for n in cls._con.get_table_names(query, qualified=False)}
-            except duck.Error:
-                return set()
-
-
 def _used(duck: Any, statement: Any, tables: Sequence[LiveTable]) -> list[int]:
     """Which of ``tables`` the statement names (all of them when it names anything else, such
     as a catalog table, or when DuckDB cannot say): making a view binds it, which reads its
     files' footers, so a query gets only the views it reads."""
-    names = _Names.of(duck, statement.query)
+    names = Names.of(duck, statement.query)
     by_name = {t.view.lower(): i for i, t in enumerate(tables)}
     if not names or not names <= by_name.keys():
         return list(range(len(tables)))
@@ -198,7 +152,7 @@ def _prepare(
     """Register the used tables' Arrow objects, allow their plain files, lock the database,
     then make the views."""
     sources = [view_source(tables[i], i, union=union) for i in used]
-    _lock(con, [p for s in sources if s is not None for p in s.paths])
+    lock(con, [p for s in sources if s is not None for p in s.paths])
     for index, source in zip(used, sources, strict=True):
         if source is None:
             continue
@@ -256,34 +210,6 @@ def _answer(
     meta[TRUNCATED_KEY] = b"true" if cut else b"false"
     meta[ROW_LIMIT_KEY] = str(row_limit).encode()
     return pa.Table.from_batches(batches, schema=schema).replace_schema_metadata(meta)
-
-
-class _Watchdog:
-    """Interrupts a connection once its time is up (and never after it was closed)."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, timeout_s: float) -> None:
-        self._con = con
-        self._lock = threading.Lock()
-        self._done = False
-        self.fired = threading.Event()
-        self._timer = threading.Timer(timeout_s, self._fire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _fire(self) -> None:
-        with self._lock:
-            if self._done:
-                return
-            self.fired.set()
-            try:
-                self._con.interrupt()
-            except Exception:  # the query is ending anyway
-                log.debug("interrupt after the query ended", exc_info=True)
-
-    def stop(self) -> None:
-        with self._lock:
-            self._done = True
-            self._timer.cancel()
 
 
 def run_sql(
@@ -348,8 +274,8 @@ def _run(
     left = limits.deadline - time.monotonic()
     if left <= 0:
         raise _timeout(timeout_s)
-    con = _connect(duck, limits.threads, limits.memory)
-    watchdog = _Watchdog(con, left)
+    con = _SPARES.take(duck, limits.threads, limits.memory)
+    watchdog = Watchdog(con, left)
     try:
         try:
             statement = _statement(con, sql)
@@ -374,7 +300,7 @@ def _run(
             raise _timeout(timeout_s) from exc
     finally:
         watchdog.stop()
-        con.close()
+        _SPARES.close(con)
 
 
 def _timeout(timeout_s: float) -> SqlTimeoutError:

@@ -1,0 +1,131 @@
+"""The DuckDB databases of the SQL engine (:mod:`logger.web.sql`): one per query, opened with
+every extension and secret off and locked before any view is made, and opened ahead of time.
+
+Opening a database costs 10-30 ms on a small host, so a spare one per configuration is opened
+in the background after each query takes one (:class:`Spares`), and a finished one is closed in
+the background too; each query still gets a database no other query has seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from logger.web.sql_views import literal
+
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = ["Names", "Spares", "Watchdog", "connect", "lock"]
+
+log = logging.getLogger(__name__)
+
+
+def connect(duck: Any, threads: int | None, memory_limit: int) -> duckdb.DuckDBPyConnection:
+    config: dict[str, Any] = {
+        "python_enable_replacements": False,
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "allow_community_extensions": False,
+        "allow_persistent_secrets": False,
+        "temp_directory": "",
+        "memory_limit": f"{memory_limit}B",
+    }
+    if threads is not None:
+        config["threads"] = threads
+    con: duckdb.DuckDBPyConnection = duck.connect(":memory:", config=config)
+    return con
+
+
+def lock(con: duckdb.DuckDBPyConnection, paths: Sequence[str]) -> None:
+    """Allow reading exactly ``paths`` (plain store files DuckDB reads itself) and nothing else,
+    then lock the configuration."""
+    con.execute("SET allowed_directories = []")
+    con.execute(f"SET allowed_paths = [{', '.join(literal(p) for p in paths)}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+class Names:
+    """The tables a statement names, found by a locked, empty database kept for it (finding
+    them binds table functions, which must not open files; a database costs ~10 ms to open)."""
+
+    _lock = threading.Lock()
+    _con: duckdb.DuckDBPyConnection | None = None
+
+    @classmethod
+    def of(cls, duck: Any, query: str) -> set[str]:
+        """Lower-case names (empty when DuckDB cannot say)."""
+        with cls._lock:
+            if cls._con is None:
+                con = connect(duck, 1, 64 << 20)
+                lock(con, ())
+                cls._con = con
+            try:
+                return {n.lower() for n in cls._con.get_table_names(query, qualified=False)}
+            except duck.Error:
+                return set()
+
+
+class Watchdog:
+    """Interrupts a connection once its time is up (and never after it was closed)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, timeout_s: float) -> None:
+        self._con = con
+        self._lock = threading.Lock()
+        self._done = False
+        self.fired = threading.Event()
+        self._timer = threading.Timer(timeout_s, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired.set()
+            try:
+                self._con.interrupt()
+            except Exception:  # the query is ending anyway
+                log.debug("interrupt after the query ended", exc_info=True)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._done = True
+            self._timer.cancel()
+
+
+class Spares:
+    """Fresh databases opened ahead, one per (threads, memory limit), and closed afterwards,
+    both on background threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ready: dict[tuple[int | None, int], duckdb.DuckDBPyConnection] = {}
+
+    def take(self, duck: Any, threads: int | None, memory_limit: int) -> duckdb.DuckDBPyConnection:
+        """A database never used before (the spare, else a new one); a new spare is opened."""
+        key = (threads, memory_limit)
+        with self._lock:
+            con = self._ready.pop(key, None)
+        threading.Thread(target=self._open, args=(duck, key), daemon=True).start()
+        return con if con is not None else connect(duck, threads, memory_limit)
+
+    def _open(self, duck: Any, key: tuple[int | None, int]) -> None:
+        try:
+            con = connect(duck, *key)
+        except Exception:  # the next query opens its own
+            log.debug("cannot open a spare database", exc_info=True)
+            return
+        with self._lock:
+            if key not in self._ready:
+                self._ready[key] = con
+                return
+        con.close()
+
+    @staticmethod
+    def close(con: duckdb.DuckDBPyConnection) -> None:
+        """Close ``con`` on a background thread (the answer has been copied out)."""
+        threading.Thread(target=con.close, daemon=True).start()
