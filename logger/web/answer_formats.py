@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -85,9 +87,55 @@ def _schema_message(frame: bytes) -> tuple[int, pa.Schema]:
     return reader.tell(), pa.ipc.read_schema(message)
 
 
+_AHEAD = 4
+"""Frames read ahead of the one being sent."""
+
+
+def read_ahead(frames: Iterable[bytes], depth: int = _AHEAD) -> Generator[bytes]:
+    """``frames``, read up to ``depth`` ahead on a thread of their own, so that the store is
+    read while the previous frames are sent (the channel's socket does this for it). The thread
+    stops, and closes ``frames``, when this iterator is closed or let go."""
+    ready: queue.Queue[tuple[bool, Any]] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item: tuple[bool, Any]) -> bool:
+        """Hand ``item`` over unless the reader is gone."""
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def produce() -> None:
+        it = iter(frames)
+        try:
+            if all(put((True, frame)) for frame in it):
+                put((False, None))
+        except BaseException as exc:  # handed to the reader, raised there
+            put((False, exc))
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+    threading.Thread(target=produce, name="answer-ahead", daemon=True).start()
+    try:
+        while True:
+            more, item = ready.get()
+            if not more:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+
+
 def arrow_stream(frames: Iterable[bytes], end: End) -> Iterator[Chunk]:
     """One IPC stream: the first frame's schema, then every frame's record batches."""
-    it = iter(frames)
+    it = read_ahead(frames)
     head: bytes | None = None
     schema: pa.Schema | None = None
     for frame in it:

@@ -3,12 +3,15 @@ IPC stream when frames differ in schema or use dictionaries."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+
 import pyarrow as pa
 import pytest
 
-from logger.core.errors import Code
+from logger.core.errors import Code, QueryError
 from logger.query.answer import end_frame, to_ipc
-from logger.web.answer_formats import End, arrow_stream
+from logger.web.answer_formats import End, arrow_stream, read_ahead
 
 
 def _frames(*tables: pa.Table) -> list[bytes]:
@@ -55,3 +58,33 @@ def test_no_rows_is_an_empty_body_and_the_end_codes_are_kept() -> None:
     end = End()
     assert list(arrow_stream([end_frame(Code.NONE, Code.NONE, "nothing")], end)) == []
     assert (end.disk, end.memory, end.message) == (Code.NONE, Code.NONE, "nothing")
+
+
+def test_read_ahead_keeps_order_and_raises_what_the_source_raises() -> None:
+    frames = [bytes([i]) * 10 for i in range(50)]
+    assert list(read_ahead(iter(frames), depth=2)) == frames
+
+    def failing() -> Iterator[bytes]:
+        yield b"a"
+        raise QueryError("disk gone", Code.FILE_DECODE)
+
+    got = read_ahead(failing())
+    assert next(got) == b"a"
+    with pytest.raises(QueryError, match="disk gone"):
+        next(got)
+
+
+def test_read_ahead_closes_its_source_when_let_go() -> None:
+    closed = threading.Event()
+
+    def endless() -> Iterator[bytes]:
+        try:
+            while True:
+                yield b"frame"
+        finally:
+            closed.set()
+
+    got = read_ahead(endless(), depth=2)
+    assert next(got) == b"frame"
+    got.close()
+    assert closed.wait(5)
