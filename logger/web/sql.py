@@ -62,6 +62,7 @@ __all__ = [
     "SqlTimeoutError",
     "run_sql",
     "truncated",
+    "views_named",
 ]
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,15 @@ def _leased_file_in(text: str, tables: Sequence[LiveTable]) -> str | None:
         if table.decryption is None and any(os.path.abspath(p) in named for p in table.files):
             return table.view
     return None
+
+
+def views_named(sql: str) -> set[str] | None:
+    """The lower-case names of the tables ``sql`` reads, or None when it reads anything else as
+    well (a catalog table, a table function) or DuckDB cannot say (then every view is needed)."""
+    import duckdb as duck  # noqa: PLC0415 - the service loads DuckDB on the first query only
+
+    names = Names.of(duck, sql)
+    return names or None
 
 
 def _used(duck: Any, statement: Any, tables: Sequence[LiveTable]) -> list[int]:

@@ -8,9 +8,11 @@ the background too; each query still gets a database no other query has seen.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from logger.web.sql_views import literal
@@ -110,7 +112,7 @@ class Spares:
         key = (threads, memory_limit)
         with self._lock:
             con = self._ready.pop(key, None)
-        threading.Thread(target=self._open, args=(duck, key), daemon=True).start()
+        _background().submit(self._open, duck, key)
         return con if con is not None else connect(duck, threads, memory_limit)
 
     def _open(self, duck: Any, key: tuple[int | None, int]) -> None:
@@ -127,5 +129,11 @@ class Spares:
 
     @staticmethod
     def close(con: duckdb.DuckDBPyConnection) -> None:
-        """Close ``con`` on a background thread (the answer has been copied out)."""
-        threading.Thread(target=con.close, daemon=True).start()
+        """Close ``con`` on the background thread (the answer has been copied out)."""
+        _background().submit(con.close)
+
+
+@functools.cache
+def _background() -> ThreadPoolExecutor:
+    """The one thread that opens spare databases and closes used ones."""
+    return ThreadPoolExecutor(1, thread_name_prefix="sql-spares")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Set
 
 import pyarrow as pa
 
@@ -27,19 +27,31 @@ def view_name(exchange: str, table: str) -> str:
 
 
 @contextlib.contextmanager
-def live_tables(live: Live) -> Iterator[list[LiveTable]]:
-    """Every table of every exchange, at one instant per exchange, leased while the block runs."""
+def live_tables(live: Live, only: Set[str] | None = None) -> Iterator[list[LiveTable]]:
+    """Every table of every exchange, at one instant per exchange, leased while the block runs;
+    with ``only`` (lower-case view names, all of stored tables), just those (a query over one
+    view leases no other table's files)."""
     out: list[LiveTable] = []
+    if only is not None:
+        known = {
+            view_name(n, t).lower() for n, ex in live.exchanges.items() for t in ex.store.tables()
+        }
+        only = only if only <= known else None  # a name no stored table has: show them all
     with contextlib.ExitStack() as leases:
         for name, ex in live.exchanges.items():
+
+            def wanted(table: str, exchange: str = name) -> bool:
+                return only is None or view_name(exchange, table).lower() in only
+
+            tables = [t for t in ex.store.tables() if wanted(t)]
             with ex.lock:  # files and memory at one instant, the files leased at once
                 held = MessageBatch.concat([b for b in ex.memory_snapshot() if len(b)])
                 files = {
                     t: leases.enter_context(ex.store.lease(ex.store.files(t, *ALL_NS)))
-                    for t in ex.store.tables()
+                    for t in tables
                 }
             chunks = ex.plugin.encode(held) if len(held) else []
-            for table in sorted(set(files) | {c.name for c in chunks}):
+            for table in sorted(set(files) | {c.name for c in chunks if wanted(c.name)}):
                 mine = files.get(table, [])
                 memory = [c.table for c in chunks if c.name == table]
                 out.append(

@@ -10,7 +10,7 @@ from logger.core.errors import Code, CommandError, QueryError
 from logger.query.answer import end_frame, to_ipc
 from logger.streams.plugin import frame_slices
 from logger.web.live import Live
-from logger.web.sql import run_sql, truncated
+from logger.web.sql import run_sql, truncated, views_named
 from logger.web.sql_live import live_tables
 
 __all__ = ["MAX_BODY", "SQL_AT_ONCE", "SQL_TIMEOUT_S", "SqlSlots", "sql_frames"]
@@ -56,7 +56,7 @@ def sql_frames(live: Live, body: Any, max_rows: int) -> tuple[list[bytes], bool]
     limit = body.get("limit", max_rows)
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
         raise CommandError(f"limit must be a non-negative integer, got {limit!r}")
-    with live_tables(live) as tables:
+    with live_tables(live, views_named(body["sql"])) as tables:
         answer = run_sql(
             tables,
             body["sql"],

@@ -11,7 +11,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from logger.core.errors import Code
-from logger.web.sql import LiveTable, SqlError, SqlRefusedError, SqlTimeoutError, run_sql
+from logger.web.sql import (
+    LiveTable,
+    SqlError,
+    SqlRefusedError,
+    SqlTimeoutError,
+    run_sql,
+    views_named,
+)
 from tests.logger.web.test_sql import ROWS_PER_FILE, ask, frames
 
 
@@ -142,3 +149,13 @@ def test_the_time_limit_holds_on_plain_files(plain: tuple[LiveTable, pa.Table, P
     cross = "SELECT count(*) FROM can_frames a, can_frames b WHERE a.dlc + b.dlc > 100"
     with pytest.raises(SqlTimeoutError, match="time limit of 1 s"):
         run_sql([table], cross, row_limit=10, timeout_s=1.0)
+
+
+def test_views_named_says_which_views_a_query_reads() -> None:
+    assert views_named("SELECT * FROM can_frames a JOIN Raw_Raw b ON a.ts = b.ts") == {
+        "can_frames",
+        "raw_raw",
+    }
+    assert views_named("SELECT 1") is None  # names nothing: every view is made
+    assert views_named("SELECT * FROM read_parquet('/etc/passwd')") is None  # refused later
+    assert views_named("SELECT 1; SELECT 2") is None
