@@ -54,8 +54,8 @@ from tests.support.ports import free_port
 log = logging.getLogger(__name__)
 
 ROWS_FULL, ROWS_QUICK = 10_000_000, 1_000_000
-RUNS_FULL, RUNS_QUICK = 7, 3
-QUERY_RUNS_FULL, QUERY_RUNS_QUICK = 3, 2
+RUNS_FULL, RUNS_QUICK = 15, 3
+QUERY_RUNS_FULL, QUERY_RUNS_QUICK = 5, 2
 SERIES_TARGET_MS = 150.0
 
 
