@@ -146,6 +146,20 @@ def test_sql_answers_over_live_views(live: tuple[Service, httpx.Client]) -> None
     assert len(cut.json()["rows"]) == 7 and cut.headers["x-sdvlog-truncated"] == "true"
 
 
+def test_sql_makes_the_views_a_query_names_or_all(live: tuple[Service, httpx.Client]) -> None:
+    _service, client = live
+    joined = sql(
+        client,
+        "SELECT count(*) AS n FROM can_EngineData e JOIN can_frames f ON e.ts = f.ts",
+    )
+    assert joined.status_code == 200 and joined.json()["rows"][0]["n"] > 0, joined.text
+    listed = sql(client, "SELECT table_name FROM information_schema.tables")
+    names = {r["table_name"] for r in listed.json()["rows"]}
+    assert {"can_frames", "can_EngineData"} <= names
+    typo = sql(client, "SELECT * FROM can_frame")
+    assert typo.status_code == 400 and "can_frame " in typo.json()["message"], typo.text
+
+
 @pytest.mark.parametrize(
     "text",
     [
