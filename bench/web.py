@@ -153,10 +153,12 @@ def _figures(
     report.target("/api/series time / signal query's", ours.median / peer.median, "<=", 1.0, "x")
 
     log.info("query ...")
-    ours, peer = query_figure(http, channel.sock, RAW_EXCHANGE, rows, query_runs)
+    ours, peer, curl = query_figure(http, channel.sock, RAW_EXCHANGE, rows, query_runs)
     table = report.table(f"2. full range of {rows:,} RAW rows, Arrow stream", *columns)
     _add(table, ours, peer, rows)
     _add(table, peer, peer, rows)
+    if curl is not None:
+        _add(table, curl, peer, rows)
     report.target("/api/query rows/s / channel's", peer.median / ours.median, ">=", 0.8, "x")
 
     log.info("sql ...")

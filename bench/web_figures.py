@@ -3,6 +3,9 @@ same rows, taking turns run by run, so both see the same host."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -187,21 +190,36 @@ def _series_problems(answer: dict[str, Any], rows: dict[str, pa.Table]) -> list[
 
 def query_figure(
     http: httpx.Client, sock: pynng.Pair0, exchange: str, rows: int, runs: int
-) -> tuple[Runs, Runs]:
+) -> tuple[Runs, Runs, Runs | None]:
     """The full range of ``exchange`` as an Arrow stream over HTTP (``/api/query``) against the
-    same command over the channel; both read frame by frame as they arrive."""
+    same command over the channel; both read frame by frame as they arrive. Beside them, when
+    curl is installed, the same HTTP answer read by curl into nothing (what serving it costs
+    without a Python client)."""
     command = f"exchange={exchange};sync-{ALL_MS}"
+    params = {"command": command, "format": "arrow"}
 
     def ours() -> int:
-        with http.stream("GET", "/api/query", params={"command": command, "format": "arrow"}) as r:
-            return http_arrow_rows(r)
+        with http.stream("GET", "/api/query", params=params) as response:
+            return http_arrow_rows(response)
 
-    http_runs, channel_runs = Runs("/api/query (HTTP, Arrow)"), Runs("channel (NNG)")
-    alternate(runs, (http_runs, ours), (channel_runs, lambda: channel_rows(sock, command)))
+    http_runs, channel_runs = Runs("/api/query (HTTP, Arrow, httpx)"), Runs("channel (NNG)")
+    ways = [(http_runs, ours), (channel_runs, lambda: channel_rows(sock, command))]
+    curl = shutil.which("curl")
+    curl_runs = None
+    if curl is not None:
+        url = str(http.build_request("GET", "/api/query", params=params).url)
+        curl_runs = Runs("/api/query (HTTP, Arrow, curl to /dev/null)")
+
+        def by_curl() -> int:
+            subprocess.run([curl, "-sSf", "-o", os.devnull, url], check=True, timeout=600)
+            return rows
+
+        ways.append((curl_runs, by_curl))
+    alternate(runs, *ways)
     for result in (http_runs, channel_runs):
         if result.rows != rows:
             raise RuntimeError(f"{result.what}: {result.rows} rows, expected {rows}")
-    return http_runs, channel_runs
+    return http_runs, channel_runs, curl_runs
 
 
 def sql_figure(
