@@ -39,7 +39,8 @@ def series_answer(
     params: Mapping[str, str], reply: Callable[[bytes], Iterator[bytes]], max_rows: int
 ) -> dict[str, Any]:
     """The JSON answer for ``params`` (``sig``, ``start``, ``end`` in ms, ``points``,
-    ``exchange``), asking ``reply`` (the channel's query service) for each signal's rows."""
+    ``exchange``), asking ``reply`` (the channel's query service) for each signal's rows, at
+    most ``max_rows`` of them (``truncated`` says when a signal has more in the window)."""
     sigs = [s.strip() for s in params.get("sig", "").split(",") if s.strip()]
     if not sigs:
         raise CommandError("sig= is required, e.g. sig=EngineSpeed,VehicleSpeed")
@@ -56,17 +57,20 @@ def series_answer(
     prefix = f"exchange={params['exchange']};" if params.get("exchange") else ""
     no_window = "start" not in params and "end" not in params
 
-    def one(sig: str) -> dict[str, list[Any]]:
-        command = f"{prefix}sync-{start_ms}-{end_ms};sig={sig};limit={max_rows}"
+    def one(sig: str) -> dict[str, Any]:
+        command = f"{prefix}sync-{start_ms}-{end_ms};sig={sig};limit={max_rows + 1}"
         table = answer_table(reply(command.encode()))
         if table is None or sig not in table.column_names:
-            return {"ts": [], "values": []}
+            return {"ts": [], "values": [], "truncated": False}
+        # Past max_rows samples the window's later ones are left out: the answer says so.
+        cut = table.num_rows > max_rows
+        table = table.slice(0, max_rows)
         lo, hi = start_ns, end_ns
         if no_window and table.num_rows:  # no window asked: the buckets span the signal's samples
             times = table.column("ts")
             lo, hi = int(pc.min(times).as_py()), int(pc.max(times).as_py())
         found = series(table, [sig], lo, hi, points)[sig]
-        return {"ts": found[0].tolist(), "values": found[1].tolist()}
+        return {"ts": found[0].tolist(), "values": found[1].tolist(), "truncated": cut}
 
     names = list(dict.fromkeys(sigs))
     answers = list(_readers().map(one, names)) if len(names) > 1 else [one(names[0])]

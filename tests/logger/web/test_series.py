@@ -9,6 +9,7 @@ window's global min and max always survive.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from logger.core.errors import Code, CommandError
+from logger.query.answer import end_frame, to_ipc
+from logger.web.plots import series_answer
 from logger.web.series import m4, series
 
 Times = npt.NDArray[np.int64]
@@ -290,3 +293,16 @@ def test_series_takes_boolean_and_wide_integer_signals() -> None:
     got = series(t, ["Flag", "Count"], 0, 10, 8)
     assert got["Flag"][1].tolist() == [1.0, 0.0]
     assert got["Count"][1].tolist() == [2.0**60, 3.0, 2.0**62]
+
+
+def test_series_answer_says_when_a_signal_was_cut_at_max_rows() -> None:
+    table = pa.table({"ts": pa.array(range(0, 10_000, 10), pa.int64()), "Speed": [1.0] * 1000})
+
+    def reply(command: bytes) -> Iterator[bytes]:
+        limit = int(command.decode().rpartition("limit=")[2])
+        return iter([to_ipc(table.slice(0, limit)), end_frame(Code.OK, Code.OK)])
+
+    params = {"sig": "Speed", "start": "0", "end": "1", "points": "8"}
+    assert series_answer(params, reply, 1000)["signals"]["Speed"]["truncated"] is False
+    cut = series_answer(params, reply, 400)["signals"]["Speed"]
+    assert cut["truncated"] is True and max(cut["ts"]) == 3990
