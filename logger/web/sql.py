@@ -310,7 +310,7 @@ def _run(
             raise _timeout(timeout_s) from exc
     finally:
         watchdog.stop()
-        _SPARES.close(con)
+        _SPARES.done(con, duck, limits.threads, limits.memory)
 
 
 def _timeout(timeout_s: float) -> SqlTimeoutError:

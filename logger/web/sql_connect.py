@@ -1,9 +1,9 @@
 """The DuckDB databases of the SQL engine (:mod:`logger.web.sql`): one per query, opened with
 every extension and secret off and locked before any view is made, and opened ahead of time.
 
-Opening a database costs 10-30 ms on a small host, so a spare one per configuration is opened
-in the background after each query takes one (:class:`Spares`), and a finished one is closed in
-the background too; each query still gets a database no other query has seen.
+Opening a database costs 10-30 ms on a small host, so once a query has its answer, its database
+is closed and a spare one per configuration is opened on a background thread (:class:`Spares`);
+each query still gets a database no other query has seen.
 """
 
 from __future__ import annotations
@@ -100,19 +100,18 @@ class Watchdog:
 
 
 class Spares:
-    """Fresh databases opened ahead, one per (threads, memory limit), and closed afterwards,
-    both on background threads."""
+    """Fresh databases opened ahead, one per (threads, memory limit), and closed afterwards, on
+    a background thread, once a query has its answer (not while it runs: opening one holds the
+    interpreter for a while)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._ready: dict[tuple[int | None, int], duckdb.DuckDBPyConnection] = {}
 
     def take(self, duck: Any, threads: int | None, memory_limit: int) -> duckdb.DuckDBPyConnection:
-        """A database never used before (the spare, else a new one); a new spare is opened."""
-        key = (threads, memory_limit)
+        """A database never used before: the spare, else a new one."""
         with self._lock:
-            con = self._ready.pop(key, None)
-        _background().submit(self._open, duck, key)
+            con = self._ready.pop((threads, memory_limit), None)
         return con if con is not None else connect(duck, threads, memory_limit)
 
     def _open(self, duck: Any, key: tuple[int | None, int]) -> None:
@@ -127,10 +126,13 @@ class Spares:
                 return
         con.close()
 
-    @staticmethod
-    def close(con: duckdb.DuckDBPyConnection) -> None:
-        """Close ``con`` on the background thread (the answer has been copied out)."""
+    def done(
+        self, con: duckdb.DuckDBPyConnection, duck: Any, threads: int | None, memory_limit: int
+    ) -> None:
+        """Close ``con`` (its answer has been copied out) and open the next spare, both on the
+        background thread."""
         _background().submit(con.close)
+        _background().submit(self._open, duck, (threads, memory_limit))
 
 
 @functools.cache
