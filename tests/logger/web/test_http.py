@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,6 +144,29 @@ def test_sdvlog_serve_runs_the_service_with_its_api(tmp_path: Path) -> None:
     try:
         assert service.serving.wait(WAIT_S), "".join(service.log)
         health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=WAIT_S)
+        assert health.status_code == 200 and "raw" in health.json()
+    finally:
+        assert service.terminate() == 0, "".join(service.log)
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_sdvlog_run_on_the_embedded_defaults_serves_http_on_loopback(tmp_path: Path) -> None:
+    busy = [port for port in (1883, 8080, 10000) if not _free(port)]
+    if busy:
+        pytest.skip(f"the embedded defaults' ports {busy} are taken on this machine")
+    service = ServiceProcess(None, "run", cwd=tmp_path)
+    try:
+        assert service.serving.wait(WAIT_S), "".join(service.log)
+        assert any("HTTP API on http://127.0.0.1:8080" in line for line in service.log)
+        health = httpx.get("http://127.0.0.1:8080/api/health", timeout=WAIT_S)
         assert health.status_code == 200 and "raw" in health.json()
     finally:
         assert service.terminate() == 0, "".join(service.log)
