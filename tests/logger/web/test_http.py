@@ -69,11 +69,22 @@ def test_query_answers_as_the_channel_in_every_format(live: tuple[Service, httpx
     assert pq.read_table(io.BytesIO(parquet.content)).equals(channel)
 
 
-def test_answers_stop_at_the_row_limit(live: tuple[Service, httpx.Client]) -> None:
-    _service, client = live
-    got = client.get("/api/query", params={"command": ALL, "format": "json"})
+def test_a_window_over_the_row_limit_is_refused_and_limit_takes_its_first_rows(
+    live: tuple[Service, httpx.Client],
+) -> None:
+    service, client = live  # N rows stored, the limit is 100
+    for route, extra in (("/api/query", {"format": "json"}), ("/api/export", {"format": "csv"})):
+        refused = client.get(route, params={"command": ALL, **extra})
+        assert refused.status_code == 413, refused.text
+        assert refused.json()["disk"] == 4 and "more than 100 rows" in refused.json()["message"]
+        too_far = client.get(route, params={"command": f"{ALL};limit=101", **extra})
+        assert too_far.status_code == 413, too_far.text
+    got = client.get("/api/query", params={"command": f"{ALL};limit=100", "format": "json"})
     assert got.headers["x-sdvlog-row-limit"] == "100"
-    assert len(got.json()["rows"]) == 100  # N stored, the limit is 100
+    keys = [r["key"] for r in got.json()["rows"]]
+    assert keys == ask(service, f"{ALL};limit=100").table().column("key").to_pylist()
+    exact = client.get("/api/query", params={"command": f"{ALL};limit=50", "format": "csv"})
+    assert exact.status_code == 200 and len(exact.text.strip().splitlines()) == 51
 
 
 @pytest.mark.parametrize(
