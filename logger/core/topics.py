@@ -25,7 +25,6 @@ import re
 from collections.abc import Sequence
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from logger.core.errors import CommandError
 
@@ -110,10 +109,23 @@ class TopicFilters:
         return self._chunk_mask(column, seen)
 
     def filter(self, table: pa.Table) -> pa.Table:
-        """The rows of ``table`` whose ``topic`` matches (KeyError when it has no such column)."""
-        return table.filter(self.mask(table.column(TOPIC_COLUMN)))
+        """The rows of ``table`` whose ``topic`` matches (KeyError when it has no such column).
+
+        A dictionary ``topic`` column (read so from Parquet: its distinct values come without
+        hashing) is given back as its plain values, as every other part of an answer has it.
+        """
+        column = table.column(TOPIC_COLUMN)
+        kept = table.filter(self.mask(column))
+        if pa.types.is_dictionary(column.type):
+            index = kept.schema.get_field_index(TOPIC_COLUMN)
+            field = kept.schema.field(index)
+            plain = field.with_type(column.type.value_type)
+            kept = kept.set_column(index, plain, kept.column(index).cast(plain.type))
+        return kept
 
     def _chunk_mask(self, chunk: pa.Array, seen: dict[str, bool]) -> pa.Array:
+        import pyarrow.compute as pc  # noqa: PLC0415 - loaded once data flows
+
         encoded = chunk if pa.types.is_dictionary(chunk.type) else pc.dictionary_encode(chunk)
         answers = []
         for topic in encoded.dictionary.to_pylist():

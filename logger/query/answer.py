@@ -326,7 +326,8 @@ class Answerer:
                             outcome.disk = Code.FILE_SEARCH
                         return None
                     names = None if columns is None else [c for c in columns if c in stored]
-                    table = store.read(f, q.time_column, q.start_ns, q.end_ns, names)
+                    dictionary = [TOPIC_COLUMN] if topics is not None else []
+                    table = store.read(f, q.time_column, q.start_ns, q.end_ns, names, dictionary)
                     if topics is not None:
                         table = topics.filter(table)
                 except StoreError as exc:

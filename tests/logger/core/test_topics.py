@@ -126,6 +126,10 @@ def test_mask_is_per_row_with_nulls_false() -> None:
     table = pa.table({"topic": ["c", "b", "a/q"], "n": [1, 2, 3]})
     assert filters.filter(table).column("n").to_pylist() == [1, 3]
     assert filters.mask(pa.array([], pa.string())).to_pylist() == []
+    read = pa.table({"topic": pa.array(["c", "b", "c"]).dictionary_encode(), "n": [1, 2, 3]})
+    kept = filters.filter(read)  # as read from Parquet: a dictionary, given back as strings
+    assert kept.schema.field("topic").type == pa.string()
+    assert kept.to_pylist() == [{"topic": "c", "n": 1}, {"topic": "c", "n": 3}]
     assert TopicFilters.of([]) is None and TopicFilters.of(["c"]) is not None
 
 

@@ -102,6 +102,7 @@ def test_frames_of_matching_topics_only(canp_store: tuple[CanpPlugin, ParquetSto
         ]
         assert (disk, message) == (Code.OK, "")
         assert got.column("topic").to_pylist() == want and got.num_rows
+        assert got.schema == everything.schema  # the topic read as a dictionary, answered plain
     both, _, _ = ask(plugin, store, f"{NEW};topic=vehicle/V1/#;bus=can0")
     assert set(both.column("topic").to_pylist()) == {topic("can0", "V1")}
     none, disk, _ = ask(plugin, store, f"{NEW};topic=vehicle/V3/#")
