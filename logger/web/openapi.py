@@ -74,6 +74,8 @@ OPENAPI: dict[str, Any] = {
                 _param("start", "window start, ms since the epoch (default 0)"),
                 _param("end", "window end, ms, inclusive (default: everything)"),
                 _param("points", "at most this many points per signal, 1..100000 (default 2000)"),
+                _param("topic", "only samples of these MQTT topic filters (+, #), comma-separated"),
+                _param("bus", "only samples of these buses, comma-separated"),
                 _EXCHANGE,
             ],
             "application/json",

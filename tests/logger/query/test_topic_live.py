@@ -198,3 +198,17 @@ def test_sql_views_show_the_topic_column(live: tuple[Service, httpx.Client]) -> 
     assert [r["topic"] for r in signals.json()["rows"]] == sorted(
         f"vehicle/{v}/canp/{b}" for v, b, _ in SOURCES
     )
+
+
+def test_http_series_narrows_by_topic_and_bus(live: tuple[Service, httpx.Client]) -> None:
+    _service, client = live
+    params = {"sig": "EngineSpeed", "exchange": "can", "points": "1000"}
+    got = client.get("/api/series", params={**params, "topic": "vehicle/V2/#"})
+    assert got.status_code == 200, got.text
+    assert set(got.json()["signals"]["EngineSpeed"]["values"]) == {3000.0}
+    both = client.get("/api/series", params={**params, "topic": "+/V1/#", "bus": "can1"})
+    assert set(both.json()["signals"]["EngineSpeed"]["values"]) == {2000.0}
+    bad = client.get("/api/series", params={**params, "topic": "vehicle/#/x"})
+    assert bad.status_code == 400 and "'#' must be a whole level" in bad.json()["message"]
+    sneaky = client.get("/api/series", params={**params, "topic": "a;limit=1"})
+    assert sneaky.status_code == 400 and "cannot hold ';'" in sneaky.json()["message"]

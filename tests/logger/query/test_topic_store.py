@@ -22,6 +22,7 @@ from logger.service.demo import demo_dbc
 from logger.store import ParquetStore
 from logger.store.chunk import TableChunk
 from logger.streams.plugin import StreamPlugin
+from logger.web.sql import LiveTable, run_sql
 from spi.plugin import SPI, SpiPlugin
 from spi.wire import Record, encode_batch
 from tests.logger.core.test_topics import reference_match
@@ -140,6 +141,19 @@ def test_signal_queries_take_the_rows_of_matching_topics(
     held, _, _ = ask(plugin, store, f"{NEW};msg=EngineData;topic=vehicle/+/canp/can0;bus=can0")
     assert set(held.column("topic").to_pylist()) == {topic("can0", "V1"), topic("can0", "V2")}
     assert held.num_rows == 2 * FRAMES_EACH
+
+
+def test_sql_views_show_topics_and_null_for_older_files(
+    canp_store: tuple[CanpPlugin, ParquetStore],
+) -> None:
+    _plugin, store = canp_store
+    files = [f.path for f in store.files("frames")]
+    assert len(files) == 2  # the oldest has no topic column, the newest has one
+    text = "SELECT topic, count(*) AS n FROM can_frames GROUP BY topic ORDER BY topic NULLS FIRST"
+    got = run_sql([LiveTable("can_frames", files)], text, row_limit=100, timeout_s=30.0)
+    topics = sorted(topic(b, v) for v, b, _ in SOURCES)
+    assert got.column("topic").to_pylist() == [None, *topics]
+    assert got.column("n").to_pylist() == [len(SOURCES) * FRAMES_EACH] + [FRAMES_EACH] * 3
 
 
 def test_the_cli_reads_a_store_directory_with_topic(
