@@ -212,3 +212,12 @@ def test_http_series_narrows_by_topic_and_bus(live: tuple[Service, httpx.Client]
     assert bad.status_code == 400 and "'#' must be a whole level" in bad.json()["message"]
     sneaky = client.get("/api/series", params={**params, "topic": "a;limit=1"})
     assert sneaky.status_code == 400 and "cannot hold ';'" in sneaky.json()["message"]
+
+
+def test_http_export_of_some_topics(live: tuple[Service, httpx.Client]) -> None:
+    _service, client = live
+    command = f"exchange=can;{ALL};topic=vehicle/V2/#"
+    got = client.get("/api/export", params={"command": command, "format": "log"})
+    assert got.status_code == 200, got.text
+    lines = got.text.strip().splitlines()  # candump -L: one frame per line, "(ts) bus id#data"
+    assert len(lines) == 3 * FRAMES_EACH and all(" can0 100#" in line for line in lines)

@@ -21,7 +21,9 @@ from logger.query.client import parse_end
 from logger.service.demo import demo_dbc
 from logger.store import ParquetStore
 from logger.store.chunk import TableChunk
+from logger.store.layout import StoredFile
 from logger.streams.plugin import StreamPlugin
+from logger.streams.raw import RawPlugin
 from logger.web.sql import LiveTable, run_sql
 from spi.plugin import SPI, SpiPlugin
 from spi.wire import Record, encode_batch
@@ -201,3 +203,57 @@ def test_spi_rows_by_topic(tmp_path: Path) -> None:
     assert set(got.column("topic").to_pylist()) == {"vehicle/V2/spi/gw"}
     assert set(got.column("source").to_pylist()) == {"gw"}
     assert [c.name for c in plugin.encode(batch(0, 12))] == [SPI]
+
+
+class _Memory:
+    """A live-like source: ``store``'s files plus batches still in memory."""
+
+    def __init__(self, plugin: StreamPlugin, store: ParquetStore, memory: list[MessageBatch]):
+        self.name, self.plugin, self.store, self.memory = store.exchange, plugin, store, memory
+
+    def snapshot(
+        self, table: str, start_ns: int, end_ns: int
+    ) -> tuple[list[StoredFile], list[MessageBatch]]:
+        return self.store.files(table, start_ns, end_ns), self.memory
+
+
+class _NoTopics(RawPlugin):
+    """A stream that accepts topic= but keeps no topic column (a plugin bug)."""
+
+    def encode(self, batch: MessageBatch) -> list[TableChunk]:
+        return [
+            dataclasses.replace(c, table=c.table.drop_columns(["topic"]))
+            for c in super().encode(batch)
+        ]
+
+
+def raw_batch(first: int, count: int) -> MessageBatch:
+    keys = T0 + np.arange(first, first + count, dtype=np.int64)
+    topics = [f"t/{'ab'[i % 2]}/{i % 3}" for i in range(first, first + count)]
+    return MessageBatch(keys, topics, [str(i).encode() for i in range(first, first + count)])
+
+
+def test_memory_and_files_are_cut_alike(tmp_path: Path) -> None:
+    plugin = RawPlugin(ExchangeConfig(name="raw", topic="t/#"))
+    store = ParquetStore(ParquetConfig(dir=tmp_path), "raw", {"sdvlog.plugin": "raw"})
+    store.recover()
+    store.publish(store.write(plugin.encode(raw_batch(0, 40))))
+    source = _Memory(plugin, store, [raw_batch(40, 20)])
+    for filters in ("t/a/#", "t/+/1", "#", "t/b"):
+        *data, end = Answerer(source).answer(plugin.parse_command(f"{ALL};topic={filters}"))
+        rows = [r for f in data for r in pa.ipc.open_stream(f).read_all().to_pylist()]
+        want = [
+            i
+            for i in range(60)
+            if any(reference_match(f, f"t/{'ab'[i % 2]}/{i % 3}") for f in filters.split(","))
+        ]
+        assert [int(r["payload"]) for r in rows] == want
+        disk, memory, _ = parse_end(end)
+        assert disk == (Code.OK if any(i < 40 for i in want) else Code.NONE)
+        assert memory == (Code.OK if any(i >= 40 for i in want) else Code.NONE)
+    broken = _NoTopics(ExchangeConfig(name="raw", topic="t/#"))
+    *_, end = Answerer(_Memory(broken, store, [raw_batch(40, 5)])).answer(
+        broken.parse_command(f"{ALL};topic=t/#")
+    )
+    disk, memory, message = parse_end(end)
+    assert memory == Code.MEMORY_DECODE and "stores no topics" in (message or "")
