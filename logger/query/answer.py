@@ -70,14 +70,14 @@ class Outcome:
     memory: Code = Code.NONE
     messages: list[str] = field(default_factory=list)
     #: Files of the range that ``topic=`` could not search (no ``topic`` column).
-    untopical: int = 0
+    topicless_files: int = 0
 
     def end_frame(self) -> bytes:
         text = f"{int(self.disk)},{int(self.memory)}"
         messages = list(self.messages)
-        if self.untopical:
+        if self.topicless_files:
             messages.append(
-                f"topic=: {self.untopical} stored file(s) of the range were written before "
+                f"topic=: {self.topicless_files} stored file(s) of the range were written before "
                 "topics were stored (no topic column) and were not searched"
             )
         if messages:
@@ -321,7 +321,7 @@ class Answerer:
                 try:
                     stored = store.schema(f).names
                     if topics is not None and TOPIC_COLUMN not in stored:
-                        outcome.untopical += 1
+                        outcome.topicless_files += 1
                         if outcome.disk in (Code.NONE, Code.OK):
                             outcome.disk = Code.FILE_SEARCH
                         return None
