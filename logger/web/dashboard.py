@@ -16,7 +16,13 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 
 from logger.core.config import HttpConfig
@@ -33,7 +39,12 @@ REPO = Path(__file__).resolve().parents[2]
 VENDOR_FILES = ("uPlot.iife.min.js", "uPlot.min.css")
 PUBLIC_PREFIXES = ("/static/", "/vendor/")
 """Paths served without the token (besides ``/`` itself): the page's code, no data."""
-_MEDIA = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".svg": "image/svg+xml"}
+_MEDIA = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".html": "text/html",
+    ".svg": "image/svg+xml",
+}
 _INSTALL_HINT = "run `bash tools/setup.sh` (it runs `npm ci`) in the repository, then reload"
 
 

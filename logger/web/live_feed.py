@@ -92,7 +92,9 @@ class Feed:
         table, capped = self._ask(self.rows_seen, self.selectors)
         if table is not None and table.num_rows:
             rows = json_rows(table)
-            keyed = [(json.dumps(r, sort_keys=True), int(r.get("ts", r.get("start", 0)))) for r in rows]
+            keyed = [
+                (json.dumps(r, sort_keys=True), int(r.get("ts", r.get("start", 0)))) for r in rows
+            ]
             out["rows"] = [rows[i] for i in self.rows_seen.fresh(keyed, capped)]
         for sig in self.sigs:
             seen = self.sig_seen.setdefault(sig, _Seen())
@@ -135,9 +137,7 @@ def open_feed(params: dict[str, str], reply: Reply) -> Feed:
     parsed = parse_command(text)
     if parsed.out != "rows":
         raise CommandError("out=intervals cannot be followed live: ask /api/query for it")
-    selectors = [
-        f"{key}={value}" for key, value in parsed.selectors if key not in ("limit", "out")
-    ]
+    selectors = [f"{key}={value}" for key, value in parsed.selectors if key not in ("limit", "out")]
     sigs = [s.strip() for s in params.get("sig", "").split(",") if s.strip()]
     if len(sigs) > MAX_SIGNALS:
         raise CommandError(f"sig= names at most {MAX_SIGNALS} signals")
@@ -158,9 +158,8 @@ async def sse_events(
     yield b"retry: 2000\n\n"
     yield _event("data", first)
     exchanges = live.exchanges
-    ring = exchanges[feed.exchange].ring if feed.exchange in exchanges else None
-    if ring is None and exchanges:
-        ring = next(iter(exchanges.values())).ring
+    chosen = exchanges.get(feed.exchange or "") or next(iter(exchanges.values()), None)
+    ring = chosen.ring if chosen is not None else None
     accepted = ring.counters.accepted if ring is not None else 0
     last_poll = last_sent = time.monotonic()
     while not feed.finished:

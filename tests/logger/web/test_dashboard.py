@@ -1,7 +1,8 @@
 """The dashboard in headless Debian chromium (Playwright) over a live service on the demo vehicle:
 the page loads clean, plots what the store holds, zooms, draws where= bands where the interval
 query says, follows live frames, and exports a file python-can reads. Screenshots of the main
-views are saved under pytest's tmp dir (the path is printed)."""
+views are saved under pytest's tmp dir, ``dashboard-screenshots/`` (each path is logged: see them
+with ``-o log_cli=true --log-cli-level=INFO``)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pytest
 from tests.support.browser import DemoService, chromium_or_skip, demo_service
 
 pytest.importorskip("playwright")
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, sync_playwright
 
 log = logging.getLogger(__name__)
 WAIT_MS = 30_000
@@ -69,7 +70,7 @@ def open_page(browser: Browser, url: str) -> Opened:
 def shot(page: Page, shots: Path, name: str) -> None:
     path = shots / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
-    print(f"screenshot: {path}")
+    log.info("screenshot: %s", path)
 
 
 def test_page_loads_with_no_console_errors(

@@ -99,8 +99,10 @@ export class Trace {
     if (this.more && !this.loading && last >= n - 20 && n) {
       this.page(Math.floor(this.rows.ts[n - 1] / NS_PER_MS), this.generation);
     }
-    clearTimeout(this.decodeTimer);
-    this.decodeTimer = setTimeout(() => this.decode(first, last), 120);
+    this.visible = [first, last];
+    if (!this.decodeTimer) {
+      this.decodeTimer = setTimeout(() => { this.decodeTimer = null; this.decode(...this.visible); }, 120);
+    }
   }
 
   rowHtml(i) {
