@@ -195,3 +195,32 @@ def test_export_downloads_a_file_python_can_reads(
     assert len(frames) == len(want) > 0
     assert [f.arbitration_id for f in frames] == [r["id"] for r in want]
     page.close()
+
+
+def test_cursors_a_b_a_clicked_frame_and_a_shared_view(demo: DemoService, browser: Browser) -> None:
+    opened = open_page(browser, demo.url + "/?panels=EngineSpeed")
+    page = opened.page
+    page.wait_for_function("window.sdvlog.seriesLoads > 0")
+    box = page.locator(".panel .u-over").first.bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    for key, at in (("a", 0.3), ("b", 0.6)):
+        page.mouse.move(box["x"] + box["width"] * at, y)
+        page.keyboard.press(key)
+    page.wait_for_function("window.sdvlog.cursors && window.sdvlog.cursors.dt > 0")
+    assert "Δt" in page.inner_text("#delta-t")
+    assert page.locator("[data-delta='EngineSpeed']").inner_text() != "–"
+    page.mouse.click(box["x"] + box["width"] * 0.45, y)
+    page.wait_for_function("window.sdvlog.picked !== undefined")
+    picked = opened.state("window.sdvlog.picked")
+    assert picked["frame"]["id"] == 0x100 and "EngineSpeed" in picked["values"]
+    assert page.locator("#frame").is_visible()
+    page.click("#share")
+    shared = opened.state("window.sdvlog.shareUrl")
+    assert "a=" in shared and "b=" in shared
+    again = open_page(browser, shared)
+    assert again.state("window.sdvlog.state") == opened.state("window.sdvlog.state")
+    assert again.state("window.sdvlog.window") == opened.state("window.sdvlog.window")
+    assert opened.errors == [] and again.errors == []
+    again.page.close()
+    page.close()
