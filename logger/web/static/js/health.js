@@ -20,14 +20,14 @@ function drops(map) {
   return items.length ? items.map(([k, n]) => `${escapeHtml(k)}: ${n}`).join(", ") : "none";
 }
 
-export function renderHealth(el, health, exchanges, caps) {
+export function renderHealth(el, health, exchanges) {
   const rows = [];
   const row = (k, v) => rows.push(`<tr><td>${k}</td><td>${v}</td></tr>`);
   for (const ex of exchanges) {
     const h = health[ex.name];
     if (!h) continue;
     row(`<b>${escapeHtml(ex.name)}</b>`, escapeHtml(ex.stream));
-    const cap = caps[ex.name];
+    const cap = h.ring_cap;
     row("ring fill", cap ? meter((100 * h.ring_size) / cap) + ` (${h.ring_size} of ${cap})` : `${h.ring_size} messages`);
     row("accepted", h.ring.accepted.toLocaleString());
     row("dropped", drops(h.ring.dropped));

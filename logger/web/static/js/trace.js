@@ -9,7 +9,7 @@ const PAGE = 5000;
 const KEEP_LIVE = 200000;
 
 export class Trace {
-  // view: { command(fromMs, toMs, selectors) -> params, messageOf(id), signalInfo(msg, sig), exchange() }
+  // view: { command(fromMs, toMs, selectors) -> params, messageOf(id), onError(err) }
   constructor(scroll, spacer, countEl, view) {
     this.scroll = scroll;
     this.spacer = spacer;
@@ -97,7 +97,7 @@ export class Trace {
     for (let i = first; i < last; i++) html.push(this.rowHtml(i));
     this.spacer.innerHTML = html.join("");
     if (this.more && !this.loading && last >= n - 20 && n) {
-      this.page(Math.floor(this.rows.ts[n - 1] / NS_PER_MS), this.generation);
+      this.page(Math.floor(this.rows.ts[n - 1] / NS_PER_MS), this.generation).catch((err) => this.view.onError(err));
     }
     this.visible = [first, last];
     if (!this.decodeTimer) {
