@@ -10,6 +10,7 @@ The page, its scripts and the library hold no data, so they are served without t
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,6 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import (
-    FileResponse,
     HTMLResponse,
     JSONResponse,
     Response,
@@ -81,6 +81,22 @@ def _page(with_uplot: bool) -> str:
     return page.replace("<!--vendor-->", vendor)
 
 
+@functools.cache
+def _read(path: Path) -> tuple[bytes, str]:
+    """A file of the page, read once (they are small, and fixed while the service runs): its
+    bytes and an entity tag."""
+    data = path.read_bytes()
+    return data, f'"{hashlib.sha256(data).hexdigest()[:20]}"'
+
+
+def _file(path: Path, request: Request) -> Response:
+    data, etag = _read(path)
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(data, media_type=_MEDIA[path.suffix], headers=headers)
+
+
 def dashboard_routes(live: Live, cfg: HttpConfig) -> list[Route]:
     """The page, its files and the live stream over ``live``."""
     dist = uplot_dir()
@@ -99,13 +115,13 @@ def dashboard_routes(live: Live, cfg: HttpConfig) -> list[Route]:
         path = (STATIC / name).resolve()
         if not path.is_relative_to(STATIC) or path.suffix not in _MEDIA or not path.is_file():
             return problem(404, Code.NONE, f"no dashboard file {name[:80]!r}")
-        return FileResponse(path, media_type=_MEDIA[path.suffix])
+        return _file(path, request)
 
     async def vendor(request: Request) -> Response:
         name = request.path_params["name"]
         if dist is None or name not in VENDOR_FILES:
             return problem(404, Code.NONE, f"{name[:80]!r} is not served: {_INSTALL_HINT}")
-        return FileResponse(dist / name, media_type=_MEDIA[Path(name).suffix])
+        return _file(dist / name, request)
 
     async def live_stream(request: Request) -> Response:
         params = dict(request.query_params)

@@ -11,16 +11,20 @@ export class Catalog {
   }
 
   async load(state) {
-    this.exchanges = await getJSON("/api/exchanges");
+    const [exchanges, signals] = await Promise.all([getJSON("/api/exchanges"), getJSON("/api/signals")]);
+    this.exchanges = exchanges;
     if (!state.ex || !this.exchanges.some((e) => e.name === state.ex)) {
       const canp = this.exchanges.find((e) => e.stream === "canp");
       state.ex = (canp || this.exchanges[0] || { name: "" }).name;
     }
-    await this.loadSignals(state.ex);
+    this.useSignals(signals, state.ex);
   }
 
   async loadSignals(name) {
-    const signals = await getJSON("/api/signals");
+    this.useSignals(await getJSON("/api/signals"), name);
+  }
+
+  useSignals(signals, name) {
     this.messages = signals[name] || [];
     this.byId = new Map(this.messages.map((m) => [m.id, m]));
     this.bySignal = new Map(this.messages.flatMap((m) => m.signals.map((s) => [s.name, s])));
