@@ -5,14 +5,22 @@ codes; the live stream pushes the rows and samples the simulated vehicle sends."
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from logger.core.command import INT64_MAX
+from logger.core.config import HttpConfig
+from logger.web import dashboard
+from logger.web.live import Live
 from tests.support.browser import DemoService, chromium_or_skip, demo_service
 
 TOKEN = "dashboard-test-token"
@@ -77,9 +85,7 @@ def test_live_pushes_what_the_vehicle_sends(demo: DemoService) -> None:
     rows = samples = 0
     with (
         demo.driving(20.0),
-        httpx.stream(
-            "GET", demo.url + "/api/live", params=params, headers=AUTH, timeout=30
-        ) as got,
+        httpx.stream("GET", demo.url + "/api/live", params=params, headers=AUTH, timeout=30) as got,
     ):
         assert got.headers["content-type"].startswith("text/event-stream")
         kind = ""
@@ -108,3 +114,22 @@ def test_the_page_works_with_a_token_given_once(demo: DemoService) -> None:
         assert page.evaluate("window.sdvlog.seriesLoads") > 0
         assert page.evaluate("window.sdvlog.errors") == []
         browser.close()
+
+
+def test_without_the_plotting_library_the_page_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(dashboard, "REPO", tmp_path)  # a checkout without node_modules
+    with caplog.at_level(logging.WARNING, logger="logger.web.dashboard"):
+        routes = dashboard.dashboard_routes(cast(Live, None), HttpConfig())
+    assert "uPlot" in caplog.text and "tools/setup.sh" in caplog.text
+
+    async def get_both() -> tuple[httpx.Response, httpx.Response]:
+        transport = httpx.ASGITransport(app=Starlette(routes=routes))
+        async with httpx.AsyncClient(transport=transport, base_url="http://dash") as client:
+            return await client.get("/"), await client.get("/vendor/uPlot.iife.min.js")
+
+    page, missing = asyncio.run(get_both())
+    assert page.status_code == 200 and 'id="missing-uplot"' in page.text
+    assert "tools/setup.sh" in page.text and "/vendor/uPlot" not in page.text
+    assert missing.status_code == 404 and "setup.sh" in missing.json()["message"]

@@ -208,7 +208,11 @@ function follow() {
   plots.xRange = [win[0] / 1000, win[1] / 1000];
   plots.redrawData();
   showWindow(" (live)");
-  if (Date.now() - healthAt > 2000) { healthAt = Date.now(); loadHealth().catch(() => {}); }
+  if (Date.now() - healthAt > 2000) { // with the pushes, not on a timer
+    healthAt = Date.now();
+    loadHealth().catch(() => {});
+    if (S.where) loadWhere();
+  }
 }
 
 function setLive(on) {
