@@ -1,7 +1,10 @@
 // Signal plots: one uPlot per panel, cursors synchronised across panels, the x scale shared
 // (zoom or pan in one moves all and asks for that window's M4 points), where= intervals drawn as
 // bands and cursors A/B as lines through uPlot's draw hooks.
+import { nsText, valueText } from "./format.js";
 import { bandsPlugin, cursorsPlugin } from "./plot_plugins.js";
+
+const AXIS_PX = 60;
 
 const COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777"];
 const SYNC_KEY = "sdvlog";
@@ -72,7 +75,7 @@ export class Plots {
   width() { return Math.max(300, this.host.clientWidth - 12); }
 
   options(sigs) {
-    const series = [{}];
+    const series = [{ value: (u, v) => (v === null || v === undefined ? "–" : nsText(v * 1e9)) }];
     const axes = [{}];
     const scales = { x: { time: true, range: (u, min, max) => (min === null || max === null ? this.emptyX() : [min, max]) } };
     sigs.forEach((sig, k) => {
@@ -83,10 +86,12 @@ export class Plots {
         label: sig, scale: sig, stroke: colorOf(k), width: 1.25, spanGaps: true,
         points: { show: false },
         paths: stepped ? uPlot.paths.stepped({ align: 1 }) : undefined,
-        value: (u, v) => (v === null || v === undefined ? "–" : String(Math.round(v * 1000) / 1000)),
+        value: (u, v) => valueText(v, info),
       });
-      if (k < 2) axes.push({ scale: sig, side: k === 0 ? 3 : 1, stroke: colorOf(k), size: 55, grid: { show: k === 0 } });
+      if (k < 2) axes.push({ scale: sig, side: k === 0 ? 3 : 1, stroke: colorOf(k), size: AXIS_PX, grid: { show: k === 0 } });
     });
+    // every panel keeps room for a right-hand axis, so that all panels' time axes line up
+    if (sigs.length === 1) axes.push({ scale: sigs[0], side: 1, size: AXIS_PX, grid: { show: false }, ticks: { show: false }, values: (u, vals) => vals.map(() => "") });
     return {
       width: this.width(), height: 200,
       series, axes,
