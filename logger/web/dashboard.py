@@ -146,7 +146,7 @@ def dashboard_routes(live: Live, cfg: HttpConfig) -> list[Route]:
 
     return [
         Route("/", index, methods=["GET"]),
-        Route("/static/{name:path}", static, methods=["GET"]),
+        Route("/static/{name}", static, methods=["GET"]),
         Route("/vendor/{name}", vendor, methods=["GET"]),
         Route("/api/live", live_stream, methods=["GET"]),
     ]

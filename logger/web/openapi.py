@@ -119,6 +119,17 @@ OPENAPI: dict[str, Any] = {
         ),
         "/api/health": _get("The service's counters", [], "application/json"),
         "/metrics": _get("The service's counters for Prometheus", [], "text/plain"),
+        "/": _get("The dashboard (one page; no token needed: it holds no data)", [], "text/html"),
+        "/static/{name}": _get(
+            "The dashboard's scripts and style (no token needed)",
+            [{**_param("name", "a file name, e.g. main.js", True), "in": "path"}],
+            "text/javascript",
+        ),
+        "/vendor/{name}": _get(
+            "The plotting library (uPlot) from node_modules: uPlot.iife.min.js, uPlot.min.css",
+            [{**_param("name", "uPlot.iife.min.js or uPlot.min.css", True), "in": "path"}],
+            "text/javascript",
+        ),
     },
 }
 

@@ -41,9 +41,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoService]:
 
 def test_the_page_and_its_code_need_no_token_the_data_does(demo: DemoService) -> None:
     page = httpx.get(demo.url + "/")
-    assert page.status_code == 200 and "/static/js/main.js" in page.text
+    assert page.status_code == 200 and "/static/main.js" in page.text
     assert "/vendor/uPlot.iife.min.js" in page.text and "missing-uplot" not in page.text
-    assert httpx.get(demo.url + "/static/js/main.js").status_code == 200
+    assert httpx.get(demo.url + "/static/main.js").status_code == 200
     assert httpx.get(demo.url + "/vendor/uPlot.iife.min.js").status_code == 200
     for path in ("/api/exchanges", "/api/live?command=sync-0-1"):
         assert httpx.get(demo.url + path).status_code == 401
@@ -55,7 +55,9 @@ def test_the_page_and_its_code_need_no_token_the_data_does(demo: DemoService) ->
 )
 def test_files_outside_the_dashboard_are_not_served(demo: DemoService, path: str) -> None:
     got = httpx.get(demo.url + path)  # "..": the client asks for /app.py, which wants the token
-    assert got.status_code in (401, 404) and "message" in got.json()
+    assert got.status_code in (401, 404)
+    if "nope" in path or "x.js" in path:  # a dashboard route that found nothing says so in JSON
+        assert "message" in got.json()
 
 
 @pytest.mark.parametrize(
