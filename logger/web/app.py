@@ -31,6 +31,7 @@ from logger.query.answer import END_MARK
 from logger.query.channel import MAX_COMMAND, split_exchange
 from logger.query.client import parse_end
 from logger.web.answer_formats import FORMATS, End, format_for
+from logger.web.dashboard import dashboard_routes, is_public
 from logger.web.downloads import export_bytes, export_suffixes, signals_info
 from logger.web.limits import hold_within, limited_command
 from logger.web.live import Live, exchanges_info
@@ -59,6 +60,8 @@ class _Token(BaseHTTPMiddleware):
     async def dispatch(
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        if is_public(request.url.path):  # the dashboard's page and code: no data
+            return await call_next(request)
         given = request.headers.get("authorization", "").encode()
         if not hmac.compare_digest(given, self._want):
             return problem(401, Code.BAD_COMMAND, "a bearer token is required (Authorization)")
@@ -200,4 +203,5 @@ def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
     ]
+    routes += dashboard_routes(live, cfg)
     return Starlette(routes=routes, middleware=middleware)
