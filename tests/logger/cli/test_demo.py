@@ -55,7 +55,7 @@ def test_demo_serves_the_dashboard_on_live_data_until_ctrl_c(tmp_path: Path) -> 
             output.append(line)
         url = output[-1].split()[1]
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", url), url
-        page = httpx.get(url + "docs", timeout=WAIT_S)
+        page = httpx.get(url, timeout=WAIT_S)
         assert page.status_code == 200 and "text/html" in page.headers["content-type"]
         stored = _STORED.search("".join(output))
         assert stored is not None
