@@ -314,6 +314,11 @@ class Ringbus:
         with self._cond:
             return {**self.counters.as_dict(), "size": len(self._keys), "held_bytes": self._bytes}
 
+    def oldest_key(self) -> int | None:
+        """The key of the oldest message held (None when it holds none)."""
+        with self._cond:
+            return self._keys[0] if self._keys else None
+
     # ---- age flushing -------------------------------------------------------------------
     def start(self) -> None:
         """Start flushing by age (idempotent)."""

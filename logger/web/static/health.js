@@ -31,12 +31,14 @@ export function renderHealth(el, health, exchanges) {
     row("ring fill", cap ? meter((100 * h.ring_size) / cap) + ` (${h.ring_size} of ${cap})` : `${h.ring_size} messages`);
     row("accepted", h.ring.accepted.toLocaleString());
     row("dropped", drops(h.ring.dropped));
-    row("flush lag", `${h.backlog_batches} batches waiting, ${h.unwritten_batches} unwritten`);
+    row("flush lag", `${(h.flush_lag_seconds ?? 0).toFixed(1)} s; ${h.backlog_batches} batches waiting, ${h.unwritten_batches} unwritten`);
     const disk = Object.values(ex.tables || {}).reduce((s, t) => s + t.bytes, 0);
-    row("disk use", `${bytes(disk)} in ${h.writer.files} files written`);
-    row("retention", `${h.writer.retention_deleted} files deleted`);
+    const keep = h.retention || {};
+    const share = keep.max_bytes ? ` (${((100 * disk) / keep.max_bytes).toFixed(1)} % of ${bytes(keep.max_bytes)})` : "";
+    row("disk use", `${bytes(disk)}${share} in ${h.writer.files} files written`);
+    if (h.disk_free_bytes !== undefined && h.disk_free_bytes !== null) row("disk free", bytes(h.disk_free_bytes));
+    row("retention", `${h.writer.retention_deleted} files deleted; keeps ${keep.max_files ?? "–"} files at most`);
     if (h.quarantined && h.quarantined.total) row("quarantined", drops(h.quarantined.by_reason));
-    if (h.disk_free !== undefined) row("disk free", bytes(h.disk_free));
   }
   const gw = health.gateway;
   if (gw) {

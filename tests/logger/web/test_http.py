@@ -14,14 +14,22 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from logger.core.config import HttpConfig, parse_config
+from logger.core.config import HttpConfig, RingbusConfig, parse_config
 from logger.core.errors import ConfigError
 from logger.service.service import Service
 from logger.web.app import make_app
 from tests.support.mosquitto import MosquittoProcess
-from tests.support.mqtt_clients import numbered, publish
+from tests.support.mqtt_clients import BrokerAddress, numbered, publish
 from tests.support.ports import free_port
-from tests.support.service import WAIT_S, ServiceProcess, ask, running, service_config
+from tests.support.service import (
+    WAIT_S,
+    ServiceProcess,
+    ask,
+    captured,
+    running,
+    service_config,
+    wait_until,
+)
 
 ALL = "sync-0-9223372036854775807"
 TOKEN = "s3cret-token"
@@ -119,6 +127,28 @@ def test_exchanges_health_and_metrics(live: tuple[Service, httpx.Client]) -> Non
     assert metrics.headers["content-type"].startswith("text/plain")
     assert f'sdvlog_exchange_writer_messages_total{{exchange="raw"}} {N}' in metrics.text
     assert "# TYPE sdvlog_exchange_ring_size gauge" in metrics.text
+    raw_health = health["raw"]
+    assert raw_health["ring_cap"] == 1000 and raw_health["flush_lag_seconds"] >= 0
+    assert raw_health["disk_free_bytes"] > 0
+    assert raw_health["retention"] == {"max_files": 100000, "max_bytes": 10 << 30}
+    for gauge in ("ring_cap", "flush_lag_seconds", "disk_free_bytes", "retention_max_bytes"):
+        assert f"# TYPE sdvlog_exchange_{gauge} gauge" in metrics.text
+
+
+def test_flush_lag_is_the_age_of_the_oldest_message_not_yet_durable(tmp_path: Path) -> None:
+    cfg = service_config(tmp_path, None)  # the ring flushes after 100 ms or 1,000 messages
+    slow = dataclasses.replace(cfg.exchanges[0], ringbus=RingbusConfig(cap=1000, flush_ms=60_000))
+    with running(dataclasses.replace(cfg, exchanges=(slow,))) as service:
+        assert service.exchanges["raw"].stats()["flush_lag_seconds"] == 0.0
+        assert service.broker is not None
+        address = BrokerAddress("embedded", "127.0.0.1", service.broker.port)
+        publish(address, "test/a", numbered(3), qos=1)
+        captured(service, 3)
+        first = service.exchanges["raw"].stats()["flush_lag_seconds"]
+        assert isinstance(first, float) and 0.0 < first < 60.0
+        wait_until(lambda: service.exchanges["raw"].stats()["flush_lag_seconds"] != first)
+        later = service.exchanges["raw"].stats()["flush_lag_seconds"]
+        assert isinstance(later, float) and later > first  # it grows while nothing is written
 
 
 def test_every_route_wants_the_token(live: tuple[Service, httpx.Client]) -> None:
