@@ -113,6 +113,9 @@ async function loadSeries() {
   if (!sigs.length) { plots.setSeries({}); return; }
   const points = Math.min(8000, Math.max(400, plots.width() * 4));
   const params = { sig: sigs.join(","), start: Math.max(0, Math.floor(win[0])), end: Math.ceil(win[1]), points, exchange: S.ex };
+  const ex = catalog.exchange(S.ex);
+  if (S.topic && ex && S.topic !== ex.topic) params.topic = S.topic;
+  if (S.bus) params.bus = S.bus;
   const got = await getJSON("/api/series", params, seriesAbort.signal);
   page.series = got.signals;
   page.seriesRequest = params;
@@ -227,7 +230,7 @@ function fillPickers() {
   $("exchange").innerHTML = catalog.exchanges.map((e) => opt(e.name, `${e.name} (${e.stream})`)).join("");
   $("exchange").value = S.ex;
   const ex = catalog.exchange(S.ex);
-  const topics = ex ? [ex.topic] : [];
+  const topics = ex ? [ex.topic, ...(ex.topics || []).filter((t) => t !== ex.topic)] : [];
   if (S.topic && !topics.includes(S.topic)) topics.push(S.topic);
   $("topic").innerHTML = topics.map((t) => opt(t)).join("");
   $("topic").value = S.topic || topics[0] || "";

@@ -121,6 +121,7 @@ def test_exchanges_health_and_metrics(live: tuple[Service, httpx.Client]) -> Non
     _service, client = live
     (raw,) = client.get("/api/exchanges").json()
     assert raw["name"] == "raw" and raw["stream"] == "raw" and raw["tables"]["raw"]["files"] >= 1
+    assert raw["topic"] == "test/#" and raw["topics"] == ["test/a"]
     health = client.get("/api/health").json()
     assert health["raw"]["writer"]["messages"] == N
     metrics = client.get("/metrics")
