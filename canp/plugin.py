@@ -2,22 +2,26 @@
 
 A message on ``vehicle/{vin}/canp/{bus}`` carries one CANP batch (see :mod:`canp.wire`); every frame
 becomes one row of ``frames`` (:data:`canp.schema.FRAMES_SCHEMA`) with the bus named by the last
-level of the topic and the frame's own timestamp as the time column ``ts``. A payload that does
+level of the topic, the topic itself (``topic``, last column; schema version 2) and the frame's own
+timestamp as the time column ``ts``. A payload that does
 not decode goes whole to ``quarantine`` with the reason; the rest of the batch is stored.
 
 Queries answer frames in time order, filtered by ``bus=`` and ``id=`` (values and ranges, matched
-against the arbitration id without flag bits).
+against the arbitration id without flag bits) and ``topic=`` (MQTT filters, applied to every part
+of the answer by :class:`logger.query.answer.Answerer`; files of schema version 1 have no topic
+and answer code 9 with a message; imported frames have a null topic, which no filter matches).
 
 With a DBC (``dbc`` on the exchange) every batch also becomes one table per decoded message,
-``signals/message=<Name>`` (``ts``, ``bus``, [``source_address``], one column per signal; see
-:class:`dbc.codec.DatabaseCodec`); frames too short for their message or with an id the DBC does not
+``signals/message=<Name>`` (``ts``, ``bus``, [``source_address``], one column per signal, then
+``topic``; see :class:`dbc.codec.DatabaseCodec`); frames too short for their message or with an id the DBC does not
 know stay in ``frames`` only (counted in :attr:`CanpPlugin.decode_stats`). Remote and error frames
 carry no signals and are not decoded. Signal selectors then work:
 
 * ``msg=A,B`` alone: the rows of those messages' signal tables (all signals), in time order.
 * ``sig=`` / ``where=`` / ``out=``: the signal-range engine (:mod:`logger.signals.query`) over the
   involved messages; ``msg=`` with them narrows the messages whose signals the names resolve in.
-* ``bus=`` keeps the rows of those buses; ``id=`` cannot be combined with signal selectors.
+* ``bus=`` and ``topic=`` keep the rows of those buses and topics (before sample-and-hold); ``id=``
+  cannot be combined with signal selectors.
 
 Without a DBC the signal selectors are a bad command (code 5), as is every unknown name.
 """
@@ -36,7 +40,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from canp.schema import FRAMES, TIME_COLUMN, FrameColumns
+from canp.schema import FRAMES, SCHEMA_VERSION, TIME_COLUMN, FrameColumns
 from canp.selectors import check_id_ranges, frame_mask
 from canp.wire import decode_payloads
 from dbc.codec import DatabaseCodec, DecodeStats
@@ -54,7 +58,7 @@ from logger.streams.plugin import Query, StreamPlugin, frame_slices, parse_basic
 
 log = logging.getLogger(__name__)
 
-FRAME_SELECTORS = frozenset({"bus", "id", "limit"})
+FRAME_SELECTORS = frozenset({"topic", "bus", "id", "limit"})
 SIGNAL_SELECTORS = frozenset({"msg", "sig", "where", "out"})
 #: On disk, the rows of each row group are sorted by (bus, id, ts): a message's frames sit together,
 #: so its payloads and its regular timestamps compress well (``ts`` delta-encoded, the repetitive
@@ -62,7 +66,7 @@ SIGNAL_SELECTORS = frozenset({"msg", "sig", "where", "out"})
 FRAMES_HINTS = WriteHints(
     sort_by=("bus", "id", TIME_COLUMN),
     column_encoding=MappingProxyType({TIME_COLUMN: "DELTA_BINARY_PACKED"}),
-    use_dictionary=("bus", "id", "dlc"),
+    use_dictionary=("bus", "id", "dlc", "topic"),
     compression_level=6,
 )
 #: Signal tables keep time order (row groups narrow in time for pruning, and that is the order
@@ -81,7 +85,7 @@ SIGNAL_TABLE_PREFIX = "signals/message="
 SIGNAL_LEAD_NS = 10_000_000_000
 
 
-_ROW_KEYS = ("ts", "bus", "source_address")
+_ROW_KEYS = ("ts", "bus", "source_address", "topic")
 
 
 def signal_table(message: str) -> str:
@@ -97,12 +101,13 @@ class CanpQuery(Query):
     ids: tuple[tuple[int, int], ...] = ()
 
 
-def _bus_levels(topics: list[str]) -> tuple[npt.NDArray[np.int32], list[str]]:
-    """Per message an index into the bus names (last topic level), computed once per distinct topic."""
+def _bus_levels(topics: list[str]) -> tuple[npt.NDArray[np.int32], list[str], pa.Array]:
+    """Per message an index into the distinct topics and into their bus names (last topic
+    level, computed once per distinct topic); the distinct topics."""
     encoded = pc.dictionary_encode(pa.array(topics, pa.string()))
     names = [topic.rpartition("/")[2] for topic in encoded.dictionary.to_pylist()]
     index = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32)
-    return index, names
+    return index, names, encoded.dictionary
 
 
 def _take_frames(frames: FrameColumns, keep: npt.NDArray[np.bool_]) -> FrameColumns:
@@ -129,6 +134,7 @@ class CanpPlugin(StreamPlugin):
 
     id = stream_id("canp")
     name = "canp"
+    schema_version = SCHEMA_VERSION
     #: A batch's files hold the frames of its messages, whose times may overlap another batch's.
     ordered_files = False
     #: Microseconds by default: python-can's float timestamps resolve about 0.24 µs today, and
@@ -197,7 +203,7 @@ class CanpPlugin(StreamPlugin):
         if not len(batch):
             return []
         decoded = decode_payloads(batch.payloads)
-        bus_index, bus_names = _bus_levels(batch.topics)
+        bus_index, bus_names, distinct_topics = _bus_levels(batch.topics)
         reasons: dict[int, str] = dict(decoded.rejected)
         frames, source = decoded.frames, decoded.source
 
@@ -219,9 +225,9 @@ class CanpPlugin(StreamPlugin):
         chunks: list[TableChunk] = []
         if len(frames):
             names = pa.array(bus_names, pa.string())
-            table = in_time_order(
-                frames.to_table(names.take(pa.array(bus_index[source]))), TIME_COLUMN
-            )
+            index = pa.array(bus_index[source])
+            table = frames.to_table(names.take(index), distinct_topics.take(index))
+            table = in_time_order(table, TIME_COLUMN)
             chunks.append(TableChunk(FRAMES, table, TIME_COLUMN, self.frames_hints))
             chunks += self.signal_chunks(table)
         if reasons:

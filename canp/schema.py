@@ -1,4 +1,8 @@
-"""The ``frames`` table: one row per CAN / CAN FD frame, and its columns as numpy arrays."""
+"""The ``frames`` table: one row per CAN / CAN FD frame, and its columns as numpy arrays.
+
+Schema version 2 added ``topic`` (last): the MQTT topic of the batch the frame came in, for the
+``topic=`` selector; null for frames that never came through MQTT (imported log files). Files of
+version 1 have no such column."""
 
 from __future__ import annotations
 
@@ -8,10 +12,13 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from logger.core.topics import TOPIC_COLUMN
 from logger.store.split import time_metadata
 
 FRAMES = "frames"
 TIME_COLUMN = "ts"
+#: ``sdvlog.schema_version`` of the files the CANP stream writes (2: ``topic`` added).
+SCHEMA_VERSION = 2
 
 #: SocketCAN flag bits in ``can_id`` on the wire.
 CAN_EFF_FLAG = 0x80000000
@@ -38,6 +45,11 @@ FRAMES_SCHEMA = pa.schema(
             "dlc", pa.uint8(), nullable=False, metadata={"doc": "data length in bytes (0..64)"}
         ),
         pa.field("data", pa.binary(), nullable=False),
+        pa.field(
+            TOPIC_COLUMN,
+            pa.string(),
+            metadata={"doc": "MQTT topic of the frame's batch; null: not from MQTT (imported)"},
+        ),
     ]
 )
 
@@ -70,8 +82,9 @@ class FrameColumns:
         )
         return np.diff(offsets).astype(np.int32)
 
-    def to_table(self, bus: pa.Array | str) -> pa.Table:
-        """The ``frames`` table; ``bus`` is one name for all frames or a string array per frame."""
+    def to_table(self, bus: pa.Array | str, topic: pa.Array | None = None) -> pa.Table:
+        """The ``frames`` table; ``bus`` is one name for all frames or a string array per frame,
+        ``topic`` a string array per frame (None: all null, frames that came without one)."""
         n = len(self)
         cid = self.can_id
         bus_col = (
@@ -95,6 +108,7 @@ class FrameColumns:
             pa.array((self.flags & FLAG_ESI) != 0),
             pa.array(self.lengths.astype(np.uint8)),
             self.data.cast(pa.binary()),
+            pa.nulls(n, pa.string()) if topic is None else topic,
         ]
         return pa.Table.from_arrays(cols, schema=FRAMES_SCHEMA)
 

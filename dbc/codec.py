@@ -5,7 +5,8 @@ tree) and decodes all signals of many frames at once with numpy. :class:`Databas
 codec per frame id (and per PGN for J1939 messages) and decodes a whole ``frames`` table
 (:data:`canp.schema.FRAMES_SCHEMA`): it groups the rows by message with one sort, decodes each
 group, and counts what it could not decode (unknown ids, frames shorter than their message)
-instead of failing.
+instead of failing. When the frames carry a ``topic`` column (the MQTT topic, CANP schema 2), each
+message table ends with it too, taken from its frames, so ``topic=`` selects signal rows as well.
 
 Values equal cantools' ``decode(data, decode_choices=False, scaling=True)``: integers stay exact
 integers, floats are computed as ``raw * scale + offset`` in float64 like cantools does.
@@ -25,6 +26,7 @@ from cantools.database.can import Database, Message
 from dbc.bits import U8, Words, binary_parts, gather_rows, matrix_rows
 from dbc.schema import is_j1939, message_schema
 from dbc.signals import MuxNode, SignalPlan, compile_signals
+from logger.core.topics import TOPIC_COLUMN
 
 log = logging.getLogger(__name__)
 
@@ -263,6 +265,9 @@ class DatabaseCodec:
         ts = frames.column("ts").to_numpy()
         bus = frames.column("bus")
         bus = bus.combine_chunks() if isinstance(bus, pa.ChunkedArray) else bus
+        topic = None
+        if TOPIC_COLUMN in frames.column_names:
+            topic = frames.column(TOPIC_COLUMN).combine_chunks()
         tables: dict[str, pa.Table] = {}
         for name, parts in groups.items():
             codec = self.codecs[name]
@@ -277,5 +282,8 @@ class DatabaseCodec:
                 continue
             stats.decoded += len(rows)
             sa = (ids[rows] & np.uint64(0xFF)).astype(np.uint8) if codec.j1939 else None
-            tables[name] = codec.to_table(decoded, ts[rows], bus.take(rows), sa)
+            table = codec.to_table(decoded, ts[rows], bus.take(rows), sa)
+            if topic is not None:
+                table = table.append_column(TOPIC_COLUMN, topic.take(rows))
+            tables[name] = table
         return tables, stats

@@ -5,8 +5,8 @@ records ``(12-bit id, type, update flag, value)``. The exchange's ``dbc`` names 
 (:mod:`spi.catalog`): a ``.toml`` catalog file, or a DBC whose catalog is generated in memory.
 
 **The ``spi`` table is wide: one row per batch**, time column ``ts`` (the batch time, int64 ns),
-``source`` (the last topic level), ``updated`` (list of the signal names whose record had the
-update bit set), then one nullable column per catalog signal, named ``Message.Signal``, typed by
+``source`` (the last topic level), ``topic`` (the MQTT topic; schema version 2), ``updated`` (list
+of the signal names whose record had the update bit set), then one nullable column per catalog signal, named ``Message.Signal``, typed by
 the catalog (``u16`` → uint16, ``f32`` → float32, ``utf8`` → string …), in id order; a signal the
 batch does not carry is null. Each signal column's field metadata holds ``spi_id`` and ``unit``.
 Why wide: a batch is a snapshot taken at one time, so a row is exactly one sample time; reading a
@@ -24,7 +24,9 @@ listing the records not stored. A payload that names one signal twice is refused
 values for one instant). A payload left with no record to store gives no row.
 
 **Queries**: ``sig=`` (``Message.Signal``, or ``Signal`` when unique in the catalog) picks the
-signal columns and drops the rows that carry none of them; ``limit=``. ``msg=``, ``where=`` and
+signal columns and drops the rows that carry none of them; ``topic=`` (MQTT filters, applied to
+memory and files alike by :class:`logger.query.answer.Answerer`; files of schema version 1 have no
+``topic`` column, answer code 9 and a message); ``limit=``. ``msg=``, ``where=`` and
 ``out=`` come with the query engine (code 5 until then); ``bus=``/``id=`` are CANP selectors.
 """
 
@@ -45,6 +47,7 @@ from logger.core.config import ExchangeConfig
 from logger.core.errors import CommandError, ConfigError, PluginError
 from logger.core.message import MessageBatch
 from logger.core.stream_ids import stream_id
+from logger.core.topics import TOPIC_COLUMN
 from logger.store.chunk import TableChunk, WriteHints
 from logger.store.split import time_metadata
 from logger.streams.plugin import Query, StreamPlugin, frame_slices, parse_basic, quarantine_rows
@@ -58,8 +61,10 @@ SPI = "spi"
 TIME_COLUMN = "ts"
 SOURCE_COLUMN = "source"
 UPDATED_COLUMN = "updated"
-BASE_COLUMNS = (TIME_COLUMN, SOURCE_COLUMN, UPDATED_COLUMN)
-SELECTORS = frozenset({"sig", "limit"})
+BASE_COLUMNS = (TIME_COLUMN, SOURCE_COLUMN, TOPIC_COLUMN, UPDATED_COLUMN)
+SELECTORS = frozenset({"topic", "sig", "limit"})
+#: ``sdvlog.schema_version`` of the files the SPI stream writes (2: ``topic`` added).
+SCHEMA_VERSION = 2
 CANP_ONLY_SELECTORS = frozenset({"msg", "where", "out"})
 SPI_HINTS = WriteHints(column_encoding=MappingProxyType({TIME_COLUMN: "DELTA_BINARY_PACKED"}))
 _MAX_LISTED = 5
@@ -75,6 +80,7 @@ def spi_schema(catalog: Catalog) -> pa.Schema:
             metadata=time_metadata(doc="the batch time"),
         ),
         pa.field(SOURCE_COLUMN, pa.string(), nullable=False),
+        pa.field(TOPIC_COLUMN, pa.string(), nullable=False),
         pa.field(UPDATED_COLUMN, pa.list_(pa.string()), nullable=False),
     ]
     fields += [
@@ -96,6 +102,7 @@ class SpiPlugin(StreamPlugin):
 
     id = stream_id("spi")
     name = "spi"
+    schema_version = SCHEMA_VERSION
 
     def __init__(self, exchange: ExchangeConfig) -> None:
         super().__init__(exchange)
@@ -141,7 +148,7 @@ class SpiPlugin(StreamPlugin):
         keep = self._check_records(decoded, whole, partial)
         chunks: list[TableChunk] = []
         if keep.any():
-            table = self._table(decoded, keep, sources)
+            table = self._table(decoded, keep, sources, batch.topics)
             chunks.append(TableChunk(SPI, table, TIME_COLUMN, SPI_HINTS))
         reasons = dict(whole)
         for index, problems in partial.items():
@@ -185,7 +192,13 @@ class SpiPlugin(StreamPlugin):
                 keep &= ~bad[decoded.source]
         return keep
 
-    def _table(self, decoded: Decoded, keep: npt.NDArray[np.bool_], sources: list[str]) -> pa.Table:
+    def _table(
+        self,
+        decoded: Decoded,
+        keep: npt.NDArray[np.bool_],
+        sources: list[str],
+        topics: list[str],
+    ) -> pa.Table:
         """One row per payload with kept records, columns by the catalog, in time order."""
         payloads, row_of_record = np.unique(decoded.source[keep], return_inverse=True)
         n = payloads.size
@@ -228,9 +241,11 @@ class SpiPlugin(StreamPlugin):
         names = self._names.take(pa.array(column[updated][order]))
         updated_col = pa.ListArray.from_arrays(pa.array(offsets), names)
 
-        source_names = pa.array(sources, pa.string()).take(pa.array(payloads))
+        rows = pa.array(payloads)
+        source_names = pa.array(sources, pa.string()).take(rows)
+        topic_names = pa.array(topics, pa.string()).take(rows)
         table = pa.Table.from_arrays(
-            [pa.array(ts, pa.int64()), source_names, updated_col, *signal_columns],
+            [pa.array(ts, pa.int64()), source_names, topic_names, updated_col, *signal_columns],
             schema=self.schema,
         )
         if n > 1 and not bool(np.all(ts[1:] >= ts[:-1])):
@@ -271,7 +286,8 @@ class SpiPlugin(StreamPlugin):
             yield from frame_slices(chosen)
 
     def _select(self, table: pa.Table, signals: tuple[str, ...]) -> pa.Table:
-        """``ts``, ``source``, ``updated`` (cut to ``signals``) and the signal columns, rows with any."""
+        """``ts``, ``source``, ``topic`` (when stored), ``updated`` (cut to ``signals``) and the
+        signal columns, rows with any."""
         n = table.num_rows
         sigs: list[CatalogSignal] = [self.catalog.by_name[name] for name in signals]
         columns = [
@@ -291,12 +307,11 @@ class SpiPlugin(StreamPlugin):
             cut = pa.ListArray.from_arrays(pa.array(offsets), flat.filter(pa.array(mine)))
         else:
             cut = pa.array([], pa.list_(pa.string()))
-        fields = [table.schema.field(c) for c in BASE_COLUMNS] + [
-            self.schema.field(s.name) for s in sigs
-        ]
+        base = [c for c in BASE_COLUMNS if c != UPDATED_COLUMN and c in table.column_names]
+        fields = [table.schema.field(c) for c in (*base, UPDATED_COLUMN)]
+        fields += [self.schema.field(s.name) for s in sigs]
         out = pa.Table.from_arrays(
-            [table.column(TIME_COLUMN), table.column(SOURCE_COLUMN), cut, *columns],
-            schema=pa.schema(fields),
+            [*(table.column(c) for c in base), cut, *columns], schema=pa.schema(fields)
         )
         return out if carried.all() else out.filter(pa.array(carried))
 

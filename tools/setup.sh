@@ -5,6 +5,9 @@
 # versions of requirements.lock, hash-checked, then the project in editable mode; the dev tools
 # include virtme-ng: `python -m hw.testbed.vm` boots that kernel with it).
 #
+# The dashboard's plotting library (uPlot) comes from npm into node_modules (npm ci, exactly
+# package-lock.json), and its browser tests use Debian's chromium.
+#
 # For a fresh Debian machine, as root, with Python 3.11. Idempotent, and quick when everything is
 # already there: apt is skipped when the tools exist, pip when neither pyproject.toml nor
 # requirements.lock has changed since the last install. The tests start their own Mosquitto on free ports, so the system service that
@@ -45,6 +48,11 @@ compgen -G '/boot/vmlinuz-*' >/dev/null && compgen -G '/lib/modules/*/kernel/dri
     packages+=(linux-image-amd64)
 have busybox || [ -x /bin/busybox ] || packages+=(busybox-static)
 have cangen || packages+=(can-utils)
+# The dashboard: its plotting library comes from npm (package-lock.json), its browser tests drive
+# Debian's chromium through Playwright.
+have node || packages+=(nodejs)
+have npm || packages+=(npm)
+have chromium || [ -x /usr/bin/chromium ] || packages+=(chromium)
 if [ ! -x "$VENV/bin/python" ] && ! find_python >/dev/null; then
     packages+=(python3 python3-venv)
 fi
@@ -104,6 +112,14 @@ if [ "$(cat "$STAMP" 2>/dev/null || true)" != "$want" ]; then
     "${pip[@]}" --no-deps --no-build-isolation -e .
     "$VENV/bin/python" -m pip check
     echo "$want" >"$STAMP"
+fi
+# --- the dashboard's JavaScript (node_modules: exactly package-lock.json) ----------------------
+NODE_STAMP=node_modules/.sdvlog-installed
+want_js=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$NODE_STAMP" 2>/dev/null || true)" != "$want_js" ]; then
+    log "installing the dashboard's JavaScript (package-lock.json) into node_modules"
+    npm ci --no-audit --no-fund --loglevel=error
+    echo "$want_js" >"$NODE_STAMP"
 fi
 mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 log "ready: $("$VENV/bin/python" --version 2>&1), $("$mosquitto" -h 2>&1 | head -n1 || true)"

@@ -40,6 +40,7 @@ from canp.io.formats import LogFormat, LogFormatError, log_format, suffixes
 from canp.io.mf4 import write_mf4
 from canp.schema import FRAMES_SCHEMA, TIME_COLUMN
 from logger.core.errors import ConfigError, SdvLoggerError
+from logger.core.topics import TOPIC_COLUMN
 from logger.store.chunk import in_time_order
 
 log = logging.getLogger(__name__)
@@ -115,14 +116,15 @@ def channel_numbers(
 
 def _frames_table(table: pa.Table) -> pa.Table:
     if not table.num_columns:
-        return FRAMES_SCHEMA.empty_table()
-    missing = [name for name in FRAMES_SCHEMA.names if name not in table.column_names]
+        return FRAMES_SCHEMA.empty_table().drop_columns([TOPIC_COLUMN])
+    needed = [name for name in FRAMES_SCHEMA.names if name != TOPIC_COLUMN]  # no log has topics
+    missing = [name for name in needed if name not in table.column_names]
     if missing:
         raise ExportError(
             f"not CAN frames (no column {', '.join(missing)}; got {', '.join(table.column_names)}): "
             "export reads a CANP exchange"
         )
-    return in_time_order(table.select(FRAMES_SCHEMA.names), TIME_COLUMN)
+    return in_time_order(table.select(needed), TIME_COLUMN)
 
 
 def export_table(

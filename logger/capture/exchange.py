@@ -11,7 +11,10 @@ disconnects.
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
+import time
+from pathlib import Path
 
 from logger.capture.batch_writer import BatchWriter
 from logger.capture.ledger import LEDGER_KEY, RedeliveryFilter, Seen, digest
@@ -26,6 +29,14 @@ from logger.store.store import ParquetStore
 from logger.streams.plugin import StreamPlugin
 
 log = logging.getLogger(__name__)
+
+
+def _free_bytes(path: Path) -> int | None:
+    """Bytes free on the file system holding ``path`` (None when it cannot be asked)."""
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
 
 
 class Exchange:
@@ -139,10 +150,22 @@ class Exchange:
     def stats(self) -> dict[str, object]:
         ring = self.ring.stats()
         writer = self.writer.stats()
+        with self.lock:
+            waiting = [int(b.keys[0]) for b in self.writer.pending_batches() if len(b.keys)]
+        in_ring = self.ring.oldest_key()
+        oldest = min([*waiting, *([] if in_ring is None else [in_ring])], default=0)
         return {
             "ring": {k: v for k, v in ring.items() if k not in ("size", "held_bytes")},
             "ring_size": ring["size"],
+            "ring_cap": self.cfg.ringbus.cap,
+            # how long the oldest message not yet durable has waited (0 when every one is)
+            "flush_lag_seconds": max(0.0, (time.time_ns() - oldest) / 1e9) if oldest else 0.0,
             "held_bytes": self.ring.held_bytes + self.writer.held_bytes(),
+            "disk_free_bytes": _free_bytes(self.store.root),
+            "retention": {
+                "max_files": self.store.cfg.file_count,
+                "max_bytes": self.store.cfg.file_size,
+            },
             **writer,
             "redelivered": self.redelivered,
             "capture_errors": self.capture_errors,

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 NO_MID = -1
 #: A ring hands its batch over before its payloads pass this (one Arrow binary array each).
 _MAX_MAP = 1 << 30
+#: Distinct topics :meth:`Ringbus.topics` remembers; past it, new ones are not added.
+MAX_SEEN_TOPICS = 4096
 #: Bytes counted per held message beside its payload and topic (key, ids, list slots, headers).
 MESSAGE_OVERHEAD = 128
 
@@ -117,6 +119,7 @@ class Ringbus:
         self._window_min = max(1, window - int(window * 0.9)) if window else 1
         self._keys: list[int] = []
         self._topics: list[str] = []
+        self._seen_topics: set[str] = set()
         self._flush_bytes = min(memory // 2, _MAX_MAP) if memory else _MAX_MAP
         self._map_size = self._flush_bytes if memory else 0
         self._payloads = PayloadBuffer(self._map_size)
@@ -249,6 +252,8 @@ class Ringbus:
         return self._hand(FlushReason.FULL)
 
     def _clear(self) -> None:
+        if len(self._seen_topics) < MAX_SEEN_TOPICS:
+            self._seen_topics.update(self._topics)
         self._keys, self._topics, self._mids, self._hashes = [], [], [], []
         self._payloads = PayloadBuffer(self._map_size)
         self._unacked = 0
@@ -313,6 +318,16 @@ class Ringbus:
         """The ring's counters, how many messages it holds and their bytes."""
         with self._cond:
             return {**self.counters.as_dict(), "size": len(self._keys), "held_bytes": self._bytes}
+
+    def topics(self) -> list[str]:
+        """The distinct topics captured since start (up to about :data:`MAX_SEEN_TOPICS`)."""
+        with self._cond:
+            return sorted(self._seen_topics.union(self._topics))
+
+    def oldest_key(self) -> int | None:
+        """The key of the oldest message held (None when it holds none)."""
+        with self._cond:
+            return self._keys[0] if self._keys else None
 
     # ---- age flushing -------------------------------------------------------------------
     def start(self) -> None:

@@ -32,15 +32,16 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def run_service(config: Path | None, *, serve: bool) -> int:
-    """The service of ``config`` (None: the embedded defaults) until a signal; with ``serve``,
-    the HTTP API too (``[http]`` as configured, else its defaults: loopback, port 8080)."""
+    """The service of ``config`` until a signal. The HTTP API runs as ``[http]`` configures it;
+    with ``serve``, or on the embedded defaults (``config`` None), it runs on its defaults
+    (loopback, port 8080) when ``[http]`` is absent."""
     if "pyarrow" not in sys.modules:  # Arrow reads the variable when it is first loaded
         os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", RUN_ARROW_POOL)
     from logger.core.config import Config, load_config  # noqa: PLC0415 - keep `sdvlog --help` fast
     from logger.service.service import Service  # noqa: PLC0415
 
     cfg = load_config(config) if config else Config()
-    if serve and cfg.http is None:
+    if (serve or config is None) and cfg.http is None:
         from logger.core.config import HttpConfig  # noqa: PLC0415
 
         cfg = dataclasses.replace(cfg, http=HttpConfig())
@@ -55,7 +56,7 @@ def run_service(config: Path | None, *, serve: bool) -> int:
 SUBCOMMANDS: dict[str, Subcommand] = {
     "run": Subcommand(
         "run every configured part (broker, gateway, exchanges, query channel; the HTTP API "
-        "when [http] is configured)",
+        "when [http] is configured, and on the embedded defaults)",
         _run_args,
         _run,
     ),

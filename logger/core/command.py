@@ -2,6 +2,10 @@
 
 ``mode "-" start "-" end { ";" selector }``; start and end are inclusive milliseconds. Syntax
 errors are :class:`CommandError` code 5 (bad command); an impossible range is code 4.
+
+``topic=`` takes MQTT topic filters (``+``, ``#``; checked by :func:`logger.core.topics.check_filter`),
+comma-separated; as in every list, items are trimmed of surrounding spaces, so a filter cannot hold
+``,`` or ``;`` or begin or end with a space.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from logger.core.errors import Code, CommandError
+from logger.core.topics import check_filter
 
 INT64_MAX = (1 << 63) - 1
 _NS_PER_MS = 1_000_000
@@ -37,6 +42,8 @@ class Command:
     start_ms: int
     end_ms: int
     selectors: tuple[tuple[str, str], ...] = ()
+    #: MQTT topic filters (empty: every topic).
+    topics: tuple[str, ...] = ()
     buses: tuple[str, ...] = ()
     ids: tuple[tuple[int, int], ...] = ()
     msgs: tuple[str, ...] = ()
@@ -74,6 +81,10 @@ def _names(name: str, value: str, pattern: re.Pattern[str]) -> tuple[str, ...]:
         if not pattern.match(item):
             raise CommandError(f"{name}=: {item!r} is not a valid name")
     return tuple(items)
+
+
+def _topics(value: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(check_filter(item) for item in _split_list("topic", value)))
 
 
 def _ids(value: str) -> tuple[tuple[int, int], ...]:
@@ -156,6 +167,7 @@ def _limit(value: str) -> int:
 
 
 _SELECTOR_PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
+    "topic": ("topics", _topics),
     "bus": ("buses", lambda v: _names("bus", v, _BUS_RE)),
     "id": ("ids", _ids),
     "msg": ("msgs", lambda v: _names("msg", v, _NAME_RE)),

@@ -282,12 +282,15 @@ _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 @dataclass(frozen=True)
 class HttpConfig:
     """The HTTP API (``[http]``): on loopback by default; anywhere else only with a bearer token
-    (``token_env`` names the variable holding it, or ``token_file`` the file)."""
+    (``token_env`` names the variable holding it, or ``token_file`` the file). With ``tls_cert``
+    and ``tls_key`` (PEM files) it serves HTTPS."""
 
     listen: str = "127.0.0.1:8080"
     token_env: str | None = None
     token_file: Path | None = None
     max_rows: int = 1_000_000  # per answer
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     def __post_init__(self) -> None:
         host, sep, port = self.listen.rpartition(":")
@@ -301,6 +304,13 @@ class HttpConfig:
             )
         if self.max_rows < 1:
             raise ConfigError("http.max_rows", f"must be at least 1, got {self.max_rows}")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            missing = "http.tls_key" if self.tls_key is None else "http.tls_cert"
+            raise ConfigError(missing, "HTTPS needs both tls_cert and tls_key")
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
     @property
     def host(self) -> str:

@@ -271,6 +271,8 @@ def _http(s: Section) -> HttpConfig:
             token_env=s.opt("token_env", str),
             token_file=s.path_opt("token_file"),
             max_rows=s.get("max_rows", int, d.max_rows),
+            tls_cert=s.path_opt("tls_cert"),
+            tls_key=s.path_opt("tls_key"),
         )
     )
     s.finish()

@@ -4,6 +4,12 @@ The snapshot is taken under the exchange's lock: the list of published files, th
 writer holds and the ring's contents at one instant. The writer publishes a batch's files and
 drops the batch from its pending list in one step under that same lock, so every message is in
 exactly one of the three places. Reading files and encoding memory happen outside the lock.
+
+``topic=`` is applied here, for every stream alike, to each part (memory, every file) before the
+merge, by one vectorised mask (:class:`logger.core.topics.TopicFilters`) on the ``topic`` column:
+every row is in exactly one part, so there is no gap and no duplicate. A file of the range with no
+``topic`` column (CANP and SPI schema version 1) cannot say which rows match: it is not read, and
+the answer ends with disk code 9 (file search error) and a message counting such files.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import pyarrow as pa
 
 from logger.core.errors import Code, QueryError, SdvLoggerError, StoreError
 from logger.core.message import MessageBatch
+from logger.core.topics import TOPIC_COLUMN, TopicFilters
 from logger.store.chunk import TableChunk, in_time_order
 from logger.store.layout import StoredFile
 from logger.store.store import ParquetStore
@@ -62,11 +69,19 @@ class Outcome:
     disk: Code = Code.NONE
     memory: Code = Code.NONE
     messages: list[str] = field(default_factory=list)
+    #: Files of the range that ``topic=`` could not search (no ``topic`` column).
+    topicless_files: int = 0
 
     def end_frame(self) -> bytes:
         text = f"{int(self.disk)},{int(self.memory)}"
-        if self.messages:
-            text += "," + "; ".join(self.messages)
+        messages = list(self.messages)
+        if self.topicless_files:
+            messages.append(
+                f"topic=: {self.topicless_files} stored file(s) of the range were written before "
+                "topics were stored (no topic column) and were not searched"
+            )
+        if messages:
+            text += "," + "; ".join(messages)
         return END_MARK + text.encode("utf-8", "replace")
 
 
@@ -140,10 +155,12 @@ class _Window:
     end_ns: int
 
 
-def _with_time(columns: Sequence[str] | None, time_column: str) -> list[str] | None:
+def _with_time(
+    columns: Sequence[str] | None, time_column: str, topics: TopicFilters | None
+) -> list[str] | None:
     if columns is None:
         return None
-    return list(dict.fromkeys([time_column, *columns]))
+    return list(dict.fromkeys([time_column, *columns, *([TOPIC_COLUMN] if topics else [])]))
 
 
 def _project(chunks: list[TableChunk], name: str, columns: list[str] | None) -> list[TableChunk]:
@@ -202,10 +219,11 @@ class Answerer:
         if query.joint_tables:
             yield from self._answer_joint(query, outcome)
             return
+        topics = TopicFilters.of(query.command.topics)
         files, memory = self._snapshot([query.table], query.start_ns, query.end_ns)
-        in_memory = self._memory_part(query, self._encode_memory(memory, outcome), outcome)
+        in_memory = self._memory_part(query, self._encode_memory(memory, outcome), outcome, topics)
         with self.source.store.lease(files) as held:
-            parts = [*in_memory, *self._file_parts(query, held, outcome)]
+            parts = [*in_memory, *self._file_parts(query, held, outcome, None, topics)]
             try:
                 for table in merge_in_time(parts, query.time_column):
                     for decoded in self.source.plugin.decode([table], query):
@@ -247,8 +265,11 @@ class Answerer:
         files, memory = self._snapshot(list(query.joint_tables), start, query.end_ns)
         plugin = self.source.plugin
         wanted = plugin.joint_columns(query)
+        topics = TopicFilters.of(query.command.topics)
         columns = {
-            name: _with_time(None if wanted is None else wanted.get(name), query.time_column)
+            name: _with_time(
+                None if wanted is None else wanted.get(name), query.time_column, topics
+            )
             for name in query.joint_tables
         }
         tables: dict[str, pa.Table] = {}
@@ -258,8 +279,10 @@ class Answerer:
                 window = _Window(name, query.time_column, start, query.end_ns)
                 mine = [f for f in held if f.table == name]
                 parts = [
-                    *self._memory_part(window, _project(chunks, name, columns[name]), outcome),
-                    *self._file_parts(window, mine, outcome, columns[name]),
+                    *self._memory_part(
+                        window, _project(chunks, name, columns[name]), outcome, topics
+                    ),
+                    *self._file_parts(window, mine, outcome, columns[name], topics),
                 ]
                 table = joint_table(parts, query.time_column)
                 if table is not None:
@@ -286,18 +309,27 @@ class Answerer:
         files: list[StoredFile],
         outcome: Outcome,
         columns: Sequence[str] | None = None,
+        topics: TopicFilters | None = None,
     ) -> list[Part]:
         """One part per (leased) file over ``q``'s range, reading ``columns`` (those the file
-        has; None: all). A file that cannot be read answers code 7 and no rows."""
+        has; None: all), its rows cut to ``topics``. A file that cannot be read answers code 7
+        and no rows; one that ``topics`` cannot search (no topic column) code 9 and no rows."""
         store = self.source.store
 
         def loader(f: StoredFile) -> Callable[[], pa.Table | None]:
             def load() -> pa.Table | None:
                 try:
-                    names = None
-                    if columns is not None:
-                        names = [c for c in columns if c in store.schema(f).names]
-                    table = store.read(f, q.time_column, q.start_ns, q.end_ns, names)
+                    stored = store.schema(f).names
+                    if topics is not None and TOPIC_COLUMN not in stored:
+                        outcome.topicless_files += 1
+                        if outcome.disk in (Code.NONE, Code.OK):
+                            outcome.disk = Code.FILE_SEARCH
+                        return None
+                    names = None if columns is None else [c for c in columns if c in stored]
+                    dictionary = [TOPIC_COLUMN] if topics is not None else []
+                    table = store.read(f, q.time_column, q.start_ns, q.end_ns, names, dictionary)
+                    if topics is not None:
+                        table = topics.filter(table)
                 except StoreError as exc:
                     outcome.disk = Code.FILE_DECODE
                     outcome.messages.append(str(exc))
@@ -323,11 +355,21 @@ class Answerer:
             return []
 
     def _memory_part(
-        self, q: Query | _Window, chunks: list[TableChunk], outcome: Outcome
+        self,
+        q: Query | _Window,
+        chunks: list[TableChunk],
+        outcome: Outcome,
+        topics: TopicFilters | None = None,
     ) -> list[Part]:
         tables = [
             _cut(c.table, q.time_column, q.start_ns, q.end_ns) for c in chunks if c.name == q.table
         ]
+        if topics is not None:
+            if any(TOPIC_COLUMN not in t.column_names for t in tables):
+                outcome.memory = Code.MEMORY_DECODE
+                outcome.messages.append(f"stream {self.source.plugin.name} stores no topics")
+                return []
+            tables = [topics.filter(t) for t in tables]
         table = (
             in_time_order(pa.concat_tables(tables, promote_options="permissive"), q.time_column)
             if tables

@@ -97,9 +97,10 @@ class Service:
         plugins = prepare(self.cfg, self.registry)
         token = None
         if self.cfg.http is not None:
-            from logger.web.server import read_token  # noqa: PLC0415 - Starlette, uvicorn
+            from logger.web.server import check_tls, read_token  # noqa: PLC0415 - uvicorn
 
             token = read_token(self.cfg.http, self.cfg.source)
+            check_tls(self.cfg.http, self.cfg.source)
         self._started = True
         try:
             self.channel.start()

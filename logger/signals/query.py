@@ -62,7 +62,7 @@ __all__ = [
     "to_intervals",
 ]
 
-RESERVED_COLUMNS = frozenset({"ts", "bus"})
+RESERVED_COLUMNS = frozenset({"ts", "bus", "topic"})
 """Columns of a signal table that are not signals."""
 
 _Mask = npt.NDArray[np.bool_]

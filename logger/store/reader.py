@@ -136,8 +136,10 @@ class FileReader:
         start_ns: int,
         end_ns: int,
         columns: Sequence[str] | None = None,
+        dictionary: Sequence[str] = (),
     ) -> pa.Table:
-        """Rows of ``path`` with ``time_column`` in ``[start_ns, end_ns]``, in file order."""
+        """Rows of ``path`` with ``time_column`` in ``[start_ns, end_ns]``, in file order; the
+        ``dictionary`` columns come as Arrow dictionaries (no hashing to find distinct values)."""
         import pyarrow.compute as pc  # noqa: PLC0415 - loaded once data flows
 
         footer, chosen, inside, (low, high) = self._plan(path, time_column, start_ns, end_ns)
@@ -154,7 +156,10 @@ class FileReader:
             return _ns_time(footer.schema.empty_table().select(wanted), time_column)
         try:
             with pq.ParquetFile(
-                path, metadata=footer.metadata, decryption_properties=self._decryption
+                path,
+                metadata=footer.metadata,
+                decryption_properties=self._decryption,
+                read_dictionary=list(dictionary) or None,
             ) as pf:
                 table = pf.read_row_groups(chosen.tolist(), columns=read_columns, use_threads=False)
         except _READ_ERRORS as exc:

@@ -166,9 +166,11 @@ class ParquetStore:
         start_ns: int,
         end_ns: int,
         columns: Sequence[str] | None = None,
+        dictionary: Sequence[str] = (),
     ) -> pa.Table:
-        """Rows of ``file`` with ``time_column`` in ``[start_ns, end_ns]`` (inclusive)."""
-        return self._reader.read(file.path, time_column, start_ns, end_ns, columns)
+        """Rows of ``file`` with ``time_column`` in ``[start_ns, end_ns]`` (inclusive); the
+        ``dictionary`` columns as Arrow dictionaries."""
+        return self._reader.read(file.path, time_column, start_ns, end_ns, columns, dictionary)
 
     def row_groups(
         self, file: StoredFile, time_column: str, start_ns: int, end_ns: int

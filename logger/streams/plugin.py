@@ -2,6 +2,11 @@
 
 A plugin owns the meaning of its stream: which tables it writes, which column is their time,
 which query selectors it answers and how. The service core only moves batches and tables.
+
+One selector is answered by the core for every stream that accepts it in :meth:`parse_command`:
+``topic=`` (MQTT filters) cuts the tables on their ``topic`` column before :meth:`decode` or
+:meth:`answer_joint` sees them (:class:`logger.query.answer.Answerer`). A plugin that accepts it
+keeps the message's MQTT topic in a ``topic`` column of every table it answers from.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""The RAW stream plugin: opaque payloads stored as ``key``, ``topic``, ``payload``."""
+"""The RAW stream plugin: opaque payloads stored as ``key``, ``topic``, ``payload``.
+
+Queries select by time, ``topic=`` (MQTT filters; applied to memory and files alike by
+:class:`logger.query.answer.Answerer`, on the ``topic`` column RAW has always stored) and ``limit=``.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ RAW_SCHEMA = pa.schema(
 
 
 class RawPlugin(StreamPlugin):
-    """Every message as it came, keyed by its capture key; filters on the key."""
+    """Every message as it came, keyed by its capture key; filters on the key and the topic."""
 
     id = stream_id("raw")
     name = "raw"
@@ -44,7 +48,7 @@ class RawPlugin(StreamPlugin):
         return [TableChunk("raw", table, "key")]
 
     def parse_command(self, text: str) -> Query:
-        cmd, limit = parse_basic(text, frozenset({"limit"}))
+        cmd, limit = parse_basic(text, frozenset({"topic", "limit"}))
         return Query(cmd, "raw", "key", limit)
 
     def decode(self, tables: Iterable[pa.Table], query: Query) -> Iterator[pa.Table]:

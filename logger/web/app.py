@@ -31,7 +31,9 @@ from logger.query.answer import END_MARK
 from logger.query.channel import MAX_COMMAND, split_exchange
 from logger.query.client import parse_end
 from logger.web.answer_formats import FORMATS, End, format_for
+from logger.web.dashboard import dashboard_routes, is_public
 from logger.web.downloads import export_bytes, export_suffixes, signals_info
+from logger.web.limits import hold_within, limited_command
 from logger.web.live import Live, exchanges_info
 from logger.web.metrics import prometheus_text
 from logger.web.openapi import OPENAPI, docs_page
@@ -50,19 +52,6 @@ def problem(status: int, code: Code, message: str) -> JSONResponse:
     )
 
 
-def with_row_limit(command: str, max_rows: int) -> str:
-    """``command`` answering at most ``max_rows`` rows (its own ``limit=`` when smaller)."""
-    head, *parts = command.split(";")
-    limits = [p for p in parts if p.strip().startswith("limit=")]
-    if not limits:
-        return f"{command};limit={max_rows}"
-    asked = limits[0].strip()[len("limit=") :]
-    if not (asked.isascii() and asked.isdigit()) or int(asked) <= max_rows:
-        return command  # within the limit, or not a number: the grammar says what is wrong
-    rest = [p for p in parts if not p.strip().startswith("limit=")]
-    return ";".join([head, *rest, f"limit={max_rows}"])
-
-
 class _Token(BaseHTTPMiddleware):
     def __init__(self, app: Any, token: str) -> None:
         super().__init__(app)
@@ -71,6 +60,8 @@ class _Token(BaseHTTPMiddleware):
     async def dispatch(
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        if is_public(request.url.path):  # the dashboard's page and code: no data
+            return await call_next(request)
         given = request.headers.get("authorization", "").encode()
         if not hmac.compare_digest(given, self._want):
             return problem(401, Code.BAD_COMMAND, "a bearer token is required (Authorization)")
@@ -93,9 +84,14 @@ def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette
             return problem(400, Code.BAD_COMMAND, f"format= must be one of {', '.join(FORMATS)}")
         name, text = split_exchange(command)
         name = request.query_params.get("exchange", name)
-        limited = with_row_limit(text, cfg.max_rows)
+        limited, checked = limited_command(text, cfg.max_rows)
         raw = (f"exchange={name};{limited}" if name is not None else limited).encode()
         frames: Iterator[bytes] = live.queries.reply(raw)
+        if checked:
+            try:
+                frames = iter(await run_in_threadpool(hold_within, frames, cfg.max_rows))
+            except QueryError as exc:
+                return problem(413, exc.disk, str(exc))
         first = await run_in_threadpool(next, frames, None)
         if first is None or first[: len(END_MARK)] == END_MARK:
             disk, memory, message = parse_end(first) if first else (Code.NONE, Code.NONE, None)
@@ -124,10 +120,16 @@ def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette
             return problem(400, Code.BAD_COMMAND, f"format= must be one of {known}")
         name, text = split_exchange(command)
         name = request.query_params.get("exchange", name)
-        limited = with_row_limit(text, cfg.max_rows)
+        limited, checked = limited_command(text, cfg.max_rows)
         raw = (f"exchange={name};{limited}" if name is not None else limited).encode()
+        frames = live.queries.reply(raw)
         try:
-            data, media = await run_in_threadpool(export_bytes, live.queries.reply(raw), suffix)
+            if checked:
+                frames = iter(await run_in_threadpool(hold_within, frames, cfg.max_rows))
+        except QueryError as exc:
+            return problem(413, exc.disk, str(exc))
+        try:
+            data, media = await run_in_threadpool(export_bytes, frames, suffix)
         except QueryError as exc:
             status = 404 if exc.disk == exc.memory == Code.NONE else 400
             body = {"disk": int(exc.disk), "memory": int(exc.memory), "message": str(exc)}
@@ -201,4 +203,5 @@ def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
     ]
+    routes += dashboard_routes(live, cfg)
     return Starlette(routes=routes, middleware=middleware)

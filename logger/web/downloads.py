@@ -8,9 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from canp.io.exporter import export_table
 from canp.io.formats import FORMATS, suffixes
-from canp.plugin import CanpPlugin
 from logger.core.errors import Code, QueryError
 from logger.query.client import answer_table
 from logger.web.live import Live
@@ -22,6 +20,11 @@ def signals_info(live: Live) -> dict[str, list[dict[str, Any]]]:
     """Per exchange with a database: its messages and their signals (unit, range, value table)."""
     out: dict[str, list[dict[str, Any]]] = {}
     for name, ex in live.exchanges.items():
+        if ex.cfg.stream != "canp":
+            continue
+        # cantools loads python-can, and that asammdf and pandas: only where CANP runs anyway
+        from canp.plugin import CanpPlugin  # noqa: PLC0415
+
         plugin = ex.plugin
         if not isinstance(plugin, CanpPlugin) or plugin.codec is None:
             continue
@@ -52,6 +55,8 @@ def export_suffixes() -> list[str]:
 def export_bytes(frames: Iterable[bytes], suffix: str) -> tuple[bytes, str]:
     """The frames of a query's reply as one log file of the format ``suffix`` names: (its bytes,
     its media type). Raises :class:`QueryError` with the end frame's codes when the query failed."""
+    from canp.io.exporter import export_table  # noqa: PLC0415 - python-can, asammdf: on demand
+
     table = answer_table(frames)
     fmt = FORMATS[f".{suffix}"]
     with tempfile.TemporaryDirectory(prefix="sdvlog-export-") as tmp:

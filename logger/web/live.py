@@ -25,8 +25,8 @@ class Live(Protocol):
 
 
 def exchanges_info(live: Live) -> list[dict[str, Any]]:
-    """Per exchange: its stream, topic filter, tables (files, bytes, time span), database and the
-    messages held in memory."""
+    """Per exchange: its stream, topic filter and the topics captured since start, tables (files,
+    bytes, time span), database and the messages held in memory."""
     out = []
     for name, ex in live.exchanges.items():
         tables = {}
@@ -44,6 +44,7 @@ def exchanges_info(live: Live) -> list[dict[str, Any]]:
                 "name": name,
                 "stream": ex.plugin.name,
                 "topic": ex.cfg.topic,
+                "topics": ex.ring.topics(),
                 "tables": tables,
                 "in_memory": len(ex.ring),
                 "dbc": (

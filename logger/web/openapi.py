@@ -74,6 +74,8 @@ OPENAPI: dict[str, Any] = {
                 _param("start", "window start, ms since the epoch (default 0)"),
                 _param("end", "window end, ms, inclusive (default: everything)"),
                 _param("points", "at most this many points per signal, 1..100000 (default 2000)"),
+                _param("topic", "only samples of these MQTT topic filters (+, #), comma-separated"),
+                _param("bus", "only samples of these buses, comma-separated"),
                 _EXCHANGE,
             ],
             "application/json",
@@ -100,12 +102,36 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"200": {"description": "the rows"}, "4XX": _ERROR},
             }
         },
+        "/api/live": _get(
+            "Server-Sent Events: the command's new rows (and the new samples of sig=) as the "
+            "exchange takes them, in 'data' events {rows, signals: {name: {ts, values}}}; "
+            "'end' once the command's end is past. Rows that arrive up to 2 s late are still sent",
+            [
+                _COMMAND,
+                _param(
+                    "sig", "signals whose new samples to push too, comma-separated (at most 16)"
+                ),
+                _EXCHANGE,
+            ],
+            "text/event-stream",
+        ),
         "/api/exchanges": _get("Exchanges, their tables and databases", [], "application/json"),
         "/api/signals": _get(
             "Messages and signals of each exchange's database", [], "application/json"
         ),
         "/api/health": _get("The service's counters", [], "application/json"),
         "/metrics": _get("The service's counters for Prometheus", [], "text/plain"),
+        "/": _get("The dashboard (one page; no token needed: it holds no data)", [], "text/html"),
+        "/static/{name}": _get(
+            "The dashboard's scripts and style (no token needed)",
+            [{**_param("name", "a file name, e.g. main.js", True), "in": "path"}],
+            "text/javascript",
+        ),
+        "/vendor/{name}": _get(
+            "The plotting library (uPlot) from node_modules: uPlot.iife.min.js, uPlot.min.css",
+            [{**_param("name", "uPlot.iife.min.js or uPlot.min.css", True), "in": "path"}],
+            "text/javascript",
+        ),
     },
 }
 

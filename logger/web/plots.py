@@ -38,9 +38,10 @@ def _int(params: Mapping[str, str], name: str, default: int | None = None) -> in
 def series_answer(
     params: Mapping[str, str], reply: Callable[[bytes], Iterator[bytes]], max_rows: int
 ) -> dict[str, Any]:
-    """The JSON answer for ``params`` (``sig``, ``start``, ``end`` in ms, ``points``,
-    ``exchange``), asking ``reply`` (the channel's query service) for each signal's rows, at
-    most ``max_rows`` of them (``truncated`` says when a signal has more in the window)."""
+    """The JSON answer for ``params`` (``sig``, ``start``, ``end`` in ms, ``points``, ``topic``,
+    ``bus``, ``exchange``), asking ``reply`` (the channel's query service) for each signal's rows
+    (``topic`` and ``bus`` go to the query as its ``topic=`` and ``bus=`` selectors), at most
+    ``max_rows`` of them (``truncated`` says when a signal has more in the window)."""
     sigs = [s.strip() for s in params.get("sig", "").split(",") if s.strip()]
     if not sigs:
         raise CommandError("sig= is required, e.g. sig=EngineSpeed,VehicleSpeed")
@@ -55,10 +56,17 @@ def series_answer(
         min(end_ms * _NS_PER_MS + _NS_PER_MS - 1, INT64_MAX - 1),
     )
     prefix = f"exchange={params['exchange']};" if params.get("exchange") else ""
+    narrow = ""
+    for name in ("topic", "bus"):
+        value = params.get(name)
+        if value:
+            if ";" in value:
+                raise CommandError(f"{name}= cannot hold ';'")
+            narrow += f";{name}={value}"
     no_window = "start" not in params and "end" not in params
 
     def one(sig: str) -> dict[str, Any]:
-        command = f"{prefix}sync-{start_ms}-{end_ms};sig={sig};limit={max_rows + 1}"
+        command = f"{prefix}sync-{start_ms}-{end_ms};sig={sig};limit={max_rows + 1}{narrow}"
         table = answer_table(reply(command.encode()))
         if table is None or sig not in table.column_names:
             return {"ts": [], "values": [], "truncated": False}

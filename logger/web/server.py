@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 import threading
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from logger.core.errors import ConfigError, ServiceError
 from logger.web.app import make_app
 from logger.web.live import Live
 
-__all__ = ["HttpServer", "read_token"]
+__all__ = ["HttpServer", "check_tls", "read_token"]
 
 log = logging.getLogger(__name__)
 START_S = 30.0
@@ -47,6 +48,26 @@ def read_token(cfg: HttpConfig, source: Path | None = None) -> str | None:
     return None
 
 
+def check_tls(cfg: HttpConfig, source: Path | None = None) -> None:
+    """Load ``cfg``'s certificate and key as the server will; a :class:`ConfigError` naming
+    ``http.tls_cert`` when they cannot be read, are not PEM, or do not belong together."""
+    if cfg.tls_cert is None or cfg.tls_key is None:
+        return
+    for key, path in (("http.tls_cert", cfg.tls_cert), ("http.tls_key", cfg.tls_key)):
+        if not path.is_file():
+            raise ConfigError(key, f"{path} is not a readable file", source)
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            cfg.tls_cert, cfg.tls_key
+        )
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            "http.tls_cert",
+            f"cannot use {cfg.tls_cert} with {cfg.tls_key} for HTTPS: {exc}",
+            source,
+        ) from exc
+
+
 class HttpServer:
     """uvicorn serving :func:`~logger.web.app.make_app` over ``live`` on ``cfg.listen``."""
 
@@ -54,7 +75,14 @@ class HttpServer:
         self.cfg = cfg
         app = make_app(live, cfg, token)
         config = uvicorn.Config(
-            app, host=cfg.host, port=cfg.port, log_level="warning", lifespan="off", access_log=False
+            app,
+            host=cfg.host,
+            port=cfg.port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            ssl_certfile=cfg.tls_cert,
+            ssl_keyfile=cfg.tls_key,
         )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
@@ -63,7 +91,8 @@ class HttpServer:
     @property
     def url(self) -> str:
         host = f"[{self.cfg.host}]" if ":" in self.cfg.host else self.cfg.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.cfg.tls else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     def start(self) -> None:
         """Listen, and serve on a thread of its own; raises :class:`ServiceError` if it cannot."""

@@ -199,6 +199,7 @@ def expected_row(m: can.Message, bus: str) -> tuple[object, ...]:
         m.error_state_indicator,
         len(m.data),
         bytes(m.data),
+        topic(bus),
     )
 
 

@@ -77,7 +77,8 @@ def test_encode_one_row_per_batch_typed_columns_in_time_order(plugin: SpiPlugin)
     assert [c.name for c in chunks] == [SPI]
     table = table_of(chunks)
     assert table.schema == spi_schema(plugin.catalog)
-    assert table.num_columns == 3 + len(plugin.catalog)
+    assert table.num_columns == 4 + len(plugin.catalog)
+    assert sorted(table.column("topic").to_pylist()) == [topic("adas"), topic("gw")]
     assert table.schema.field("EngineData.EngineSpeed").metadata == {
         b"spi_id": b"0",
         b"unit": b"rpm",
@@ -219,12 +220,13 @@ def test_decode_selects_signals_and_rows_that_carry_them(plugin: SpiPlugin) -> N
     table = table_of(plugin.encode(batch(*payloads)))
     q = plugin.parse_command(f"sync-0-{T0 // MS + 10};sig=Gear")
     [out] = list(plugin.decode([table], q))
-    assert out.column_names == ["ts", "source", "updated", "TransmissionData.Gear"]
+    assert out.column_names == ["ts", "source", "topic", "updated", "TransmissionData.Gear"]
     assert out.to_pylist() == [
-        {"ts": T0, "source": "a", "updated": [], "TransmissionData.Gear": 1},
+        {"ts": T0, "source": "a", "topic": topic("a"), "updated": [], "TransmissionData.Gear": 1},
         {
             "ts": T0 + 2 * MS,
             "source": "b",
+            "topic": topic("b"),
             "updated": ["TransmissionData.Gear"],
             "TransmissionData.Gear": 2,
         },
@@ -232,6 +234,9 @@ def test_decode_selects_signals_and_rows_that_carry_them(plugin: SpiPlugin) -> N
     # a table written under an older catalog lacks a column: it reads as nulls
     older = table.drop_columns(["TransmissionData.Gear"])
     assert list(plugin.decode([older], q)) == []
+    # a table of schema version 1 has no topic column: answered without one
+    [first] = list(plugin.decode([table.drop_columns(["topic"])], q))
+    assert first.column_names == ["ts", "source", "updated", "TransmissionData.Gear"]
     [everything] = list(plugin.decode([table], plugin.parse_command("sync-0-1")))
     assert everything.equals(table)
 

@@ -41,6 +41,7 @@ def frames_table(msgs: Sequence[can.Message]) -> pa.Table:
             false,
             pa.array([len(m.data) for m in msgs], pa.uint8()),
             pa.array([bytes(m.data) for m in msgs], pa.binary()),
+            pa.nulls(n, pa.string()),
         ],
         schema=FRAMES_SCHEMA,
     )

@@ -107,17 +107,19 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 class ServiceProcess:
-    """``sdvlog run -c FILE`` (or ``serve``) as a child process; ``subscribed`` and ``serving``
-    are set when its log says so."""
+    """``sdvlog run -c FILE`` (or ``serve``; without ``-c`` when ``config`` is None) as a child
+    process in ``cwd``; ``subscribed`` and ``serving`` are set when its log says so."""
 
-    def __init__(self, config: Path, command: str = "run") -> None:
+    def __init__(self, config: Path | None, command: str = "run", cwd: Path | None = None) -> None:
         self.subscribed = threading.Event()
         self.serving = threading.Event()
         self.log: list[str] = []
+        options = [] if config is None else ["-c", str(config)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "logger.cli.app", command, "-c", str(config)],
+            [sys.executable, "-m", "logger.cli.app", command, *options],
             stderr=subprocess.PIPE,
             text=True,
+            cwd=cwd,
         )
         threading.Thread(target=self._read, daemon=True).start()
 

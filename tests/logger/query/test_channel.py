@@ -23,6 +23,7 @@ from tests.support.service import ALL, WAIT_S, captured, running, service_config
 selector = st.one_of(
     st.builds(lambda n: f"limit={n}", st.integers(-5, 10**20)),
     st.builds(lambda s: f"bus={s}", st.text(max_size=8)),
+    st.builds(lambda s: f"topic={s}", st.text(alphabet="tes/+#$ ,\x00", max_size=10)),
     st.builds(lambda a, b: f"id=0x{a:X}-0x{b:X}", st.integers(0, 2**29), st.integers(0, 2**29)),
     st.builds(
         lambda s, op, v: f"where={s}{op}{v}",

@@ -20,7 +20,8 @@ ALL = "sync-0-9223372036854775807"
 PIECES = [
     "sync", "async", "-", "0", "1", "9223372036854775807", "99999999999999999999", ";",
     "limit=", "limit=3", "bus=can0", "id=0x100", "id=0x1-0x0", "sig=A", "where=A>1", "out=",
-    "out=intervals", "topic=a/#", "exchange=raw", "exchange=", "=", ",", "\x00", "é", "%", " ",
+    "out=intervals", "topic=a/#", "topic=test/+", "topic=a/#/b", "topic=", "+", "#", "/",
+    "exchange=raw", "exchange=", "=", ",", "\x00", "é", "%", " ",
 ]  # fmt: skip
 commands = st.one_of(
     st.text(max_size=80),
