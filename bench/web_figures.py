@@ -190,22 +190,32 @@ def _series_problems(answer: dict[str, Any], rows: dict[str, pa.Table]) -> list[
 
 def query_figure(
     http: httpx.Client, sock: pynng.Pair0, exchange: str, rows: int, runs: int
-) -> tuple[Runs, Runs, Runs | None]:
+) -> list[Runs]:
     """The full range of ``exchange`` as an Arrow stream over HTTP (``/api/query``) against the
-    same command over the channel; both read frame by frame as they arrive. Beside them, when
-    curl is installed, the same HTTP answer read by curl into nothing (what serving it costs
-    without a Python client)."""
+    same command over the channel; both read frame by frame as they arrive. Beside them: the
+    same request with its own ``limit=`` (the route streams it as it is read, where it holds an
+    answer without one until it knows it is within ``max_rows``), and, when curl is installed,
+    the plain request read by curl into nothing (what serving it costs without a Python
+    client). First the HTTP request, then the channel, then the others."""
     command = f"exchange={exchange};sync-{ALL_MS}"
     params = {"command": command, "format": "arrow"}
+    limited = {"command": f"{command};limit={rows}", "format": "arrow"}
 
-    def ours() -> int:
-        with http.stream("GET", "/api/query", params=params) as response:
-            return http_arrow_rows(response)
+    def over_http(query: dict[str, str]) -> Callable[[], int]:
+        def ask() -> int:
+            with http.stream("GET", "/api/query", params=query) as response:
+                return http_arrow_rows(response)
+
+        return ask
 
     http_runs, channel_runs = Runs("/api/query (HTTP, Arrow, httpx)"), Runs("channel (NNG)")
-    ways = [(http_runs, ours), (channel_runs, lambda: channel_rows(sock, command))]
+    limit_runs = Runs(f"/api/query ...;limit={rows:,} (streamed), httpx")
+    ways = [
+        (http_runs, over_http(params)),
+        (channel_runs, lambda: channel_rows(sock, command)),
+        (limit_runs, over_http(limited)),
+    ]
     curl = shutil.which("curl")
-    curl_runs = None
     if curl is not None:
         url = str(http.build_request("GET", "/api/query", params=params).url)
         curl_runs = Runs("/api/query (HTTP, Arrow, curl to /dev/null)")
@@ -216,10 +226,10 @@ def query_figure(
 
         ways.append((curl_runs, by_curl))
     alternate(runs, *ways)
-    for result in (http_runs, channel_runs):
+    for result in (http_runs, channel_runs, limit_runs):
         if result.rows != rows:
             raise RuntimeError(f"{result.what}: {result.rows} rows, expected {rows}")
-    return http_runs, channel_runs, curl_runs
+    return [way for way, _ in ways]
 
 
 def sql_figure(
