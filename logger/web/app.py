@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from itertools import chain
 from typing import Any
 
@@ -33,7 +33,7 @@ from logger.query.client import parse_end
 from logger.web.answer_formats import FORMATS, End, format_for
 from logger.web.dashboard import dashboard_routes, is_public
 from logger.web.downloads import export_bytes, export_suffixes, signals_info
-from logger.web.limits import hold_within, limited_command
+from logger.web.limits import answer_within
 from logger.web.live import Live, exchanges_info
 from logger.web.metrics import prometheus_text
 from logger.web.openapi import OPENAPI, docs_page
@@ -84,14 +84,13 @@ def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette
             return problem(400, Code.BAD_COMMAND, f"format= must be one of {', '.join(FORMATS)}")
         name, text = split_exchange(command)
         name = request.query_params.get("exchange", name)
-        limited, checked = limited_command(text, cfg.max_rows)
-        raw = (f"exchange={name};{limited}" if name is not None else limited).encode()
-        frames: Iterator[bytes] = live.queries.reply(raw)
-        if checked:
-            try:
-                frames = iter(await run_in_threadpool(hold_within, frames, cfg.max_rows))
-            except QueryError as exc:
-                return problem(413, exc.disk, str(exc))
+        prefix = f"exchange={name};" if name is not None else ""
+        try:
+            frames = await run_in_threadpool(
+                answer_within, live.queries.reply, prefix, text, cfg.max_rows
+            )
+        except QueryError as exc:
+            return problem(413, exc.disk, str(exc))
         first = await run_in_threadpool(next, frames, None)
         if first is None or first[: len(END_MARK)] == END_MARK:
             disk, memory, message = parse_end(first) if first else (Code.NONE, Code.NONE, None)
@@ -120,12 +119,11 @@ def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette
             return problem(400, Code.BAD_COMMAND, f"format= must be one of {known}")
         name, text = split_exchange(command)
         name = request.query_params.get("exchange", name)
-        limited, checked = limited_command(text, cfg.max_rows)
-        raw = (f"exchange={name};{limited}" if name is not None else limited).encode()
-        frames = live.queries.reply(raw)
+        prefix = f"exchange={name};" if name is not None else ""
         try:
-            if checked:
-                frames = iter(await run_in_threadpool(hold_within, frames, cfg.max_rows))
+            frames = await run_in_threadpool(
+                answer_within, live.queries.reply, prefix, text, cfg.max_rows
+            )
         except QueryError as exc:
             return problem(413, exc.disk, str(exc))
         try:

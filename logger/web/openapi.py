@@ -68,7 +68,8 @@ OPENAPI: dict[str, Any] = {
             "application/octet-stream",
         ),
         "/api/series": _get(
-            "Per signal, the M4 points (first, min, max, last per bucket) of a window, for plots",
+            "Per signal, the M4 points (first, min, max, last per bucket) of a window, for plots; "
+            "truncated says when the window holds more than max_rows samples of it",
             [
                 _param("sig", "signals, comma-separated (Signal or Message.Signal)", True),
                 _param("start", "window start, ms since the epoch (default 0)"),

@@ -122,6 +122,8 @@ async function loadSeries() {
   const inSeconds = {};
   for (const [sig, s] of Object.entries(got.signals)) inSeconds[sig] = { ts: s.ts.map((t) => t / 1e9), values: s.values };
   plots.setSeries(inSeconds);
+  const cut = Object.entries(got.signals).filter(([, s]) => s.truncated).map(([sig]) => sig);
+  if (cut.length) notice(`${cut.join(", ")}: the window holds more samples than the service reads for a plot (http.max_rows); only its start is drawn. Zoom in to see the rest.`, false);
   page.seriesLoads++;
   if (!page.firstPlot) {
     requestAnimationFrame(() => { performance.mark("sdvlog-first-plot"); page.firstPlot = performance.now(); });
