@@ -12,9 +12,12 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tests.support.ports import LOOPBACK, free_port, port_open
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -83,7 +86,7 @@ class MotoServer:
         self.stop()
 
 
-def s3_client(server: MotoServer) -> Any:
+def s3_client(server: MotoServer) -> S3Client:
     """A boto3 S3 client on ``server`` with the test credentials."""
     import boto3  # noqa: PLC0415 - only the tests that talk S3 load it
 
