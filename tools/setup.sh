@@ -48,6 +48,10 @@ compgen -G '/boot/vmlinuz-*' >/dev/null && compgen -G '/lib/modules/*/kernel/dri
     packages+=(linux-image-amd64)
 have busybox || [ -x /bin/busybox ] || packages+=(busybox-static)
 have cangen || packages+=(can-utils)
+# The upload's tests check what landed in the bucket with a second client (aws); the fleet lake's
+# Spark engine (pyspark) runs on Java 17.
+have aws || packages+=(awscli)
+have java || packages+=(openjdk-17-jre-headless)
 # The dashboard: its plotting library comes from npm (package-lock.json), its browser tests drive
 # Debian's chromium through Playwright.
 have node || packages+=(nodejs)
