@@ -73,7 +73,7 @@ ROW_LIMIT_KEY = b"sdvlog.sql.row_limit"
 DEFAULT_MEMORY_LIMIT = 512 << 20
 _BATCH_ROWS = 65_536
 _ALLOWED = frozenset({"SELECT", "EXPLAIN"})
-_QUOTED = re.compile(r'"([^"]+)"')
+_QUOTED = re.compile(r""""([^"]+)"|'([^']+)'""")
 _AS_DIRECTORY = "/**/*.parquet"
 _SPARES = Spares()
 _FILE_HINTS = ("parquet", "decrypt", "no such file", "ioerror", "encrypted")
@@ -107,13 +107,18 @@ def _translate(exc: Exception, duck: Any, tables: Sequence[LiveTable]) -> SqlErr
     for index, table in enumerate(tables):
         for name, part in zip(register_names(index), ("files", "memory"), strict=True):
             text = text.replace(name, f"{table.view} ({part})")
-    leased = _leased_file_in(text, tables)
-    if leased is not None:  # a plain store file DuckDB could not open: gone or unreadable
+    # a store file that could not be opened (gone or unreadable): DuckDB names a plain file (and
+    # refuses to look for one that is gone as a directory); Arrow names an encrypted one
+    leased = _leased_file_in(text, tables, encrypted=False)
+    if leased is not None:
         return SqlError(f"a stored file cannot be read: {leased} (files): {text}", Code.FILE_DECODE)
     if isinstance(exc, duck.PermissionException):
         return SqlRefusedError(
             f"refused: {text}; a query reads only the views, never files, URLs or extensions"
         )
+    leased = _leased_file_in(text, tables, encrypted=True)
+    if leased is not None:
+        return SqlError(f"a stored file cannot be read: {leased} (files): {text}", Code.FILE_DECODE)
     if isinstance(exc, duck.InvalidInputException) and "configuration has been locked" in text:
         return SqlRefusedError(f"refused: {text}; settings cannot be changed")
     if isinstance(exc, duck.OutOfMemoryException):
@@ -126,12 +131,15 @@ def _translate(exc: Exception, duck: Any, tables: Sequence[LiveTable]) -> SqlErr
     return SqlError(f"the query failed: {text}")
 
 
-def _leased_file_in(text: str, tables: Sequence[LiveTable]) -> str | None:
-    """The view one of whose plain files ``text`` names (in double quotes, as DuckDB's errors
-    name files; a file that is gone is looked for as a directory, ``<path>/**/*.parquet``)."""
-    named = {name.removesuffix(_AS_DIRECTORY) for name in _QUOTED.findall(text)}
+def _leased_file_in(text: str, tables: Sequence[LiveTable], *, encrypted: bool) -> str | None:
+    """The view one of whose plain (or encrypted) files ``text`` names (in double quotes, as
+    DuckDB's errors name files, or single ones, as Arrow's do for the files we read; a file that
+    is gone is looked for as a directory, ``<path>/**/*.parquet``)."""
+    named = {(a or b).removesuffix(_AS_DIRECTORY) for a, b in _QUOTED.findall(text)}
     for table in tables:
-        if table.decryption is None and any(os.path.abspath(p) in named for p in table.files):
+        if (table.decryption is not None) != encrypted:
+            continue
+        if any(os.path.abspath(p) in named for p in table.files):
             return table.view
     return None
 
