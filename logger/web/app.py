@@ -5,11 +5,12 @@ with the channel's codes and a message, never a 500. With a token, every route w
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 from collections.abc import Awaitable, Callable
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -37,8 +38,9 @@ from logger.web.limits import answer_within
 from logger.web.live import Live, exchanges_info
 from logger.web.metrics import prometheus_text
 from logger.web.openapi import OPENAPI, docs_page
-from logger.web.plots import series_answer
-from logger.web.sql_route import MAX_BODY, SQL_AT_ONCE, SqlSlots
+
+if TYPE_CHECKING:
+    from logger.web.sql_route import SqlSlots
 
 __all__ = ["make_app"]
 
@@ -71,7 +73,13 @@ class _Token(BaseHTTPMiddleware):
 def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette:
     """The API over ``live`` (the running service)."""
 
-    sql_slots = SqlSlots(SQL_AT_ONCE)
+    @functools.cache
+    def sql_slots() -> SqlSlots:
+        # the SQL and plot routes load DuckDB's and Arrow's compute code on their first use, so
+        # that a service nobody asks keeps its memory
+        from logger.web.sql_route import SQL_AT_ONCE, SqlSlots  # noqa: PLC0415
+
+        return SqlSlots(SQL_AT_ONCE)
 
     async def query(request: Request) -> Response:
         command = request.query_params.get("command")
@@ -140,6 +148,8 @@ def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette
     async def plot_series(request: Request) -> Response:
         params = dict(request.query_params)
         try:
+            from logger.web.plots import series_answer  # noqa: PLC0415 - pyarrow.compute
+
             body = await run_in_threadpool(series_answer, params, live.queries.reply, cfg.max_rows)
         except QueryError as exc:
             answer = {"disk": int(exc.disk), "memory": int(exc.memory), "message": str(exc)}
@@ -147,6 +157,8 @@ def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette
         return JSONResponse(body)
 
     async def sql(request: Request) -> Response:
+        from logger.web.sql_route import MAX_BODY  # noqa: PLC0415 - see sql_slots
+
         fmt = format_for(request.query_params.get("format"), request.headers.get("accept"))
         if fmt is None:
             return problem(400, Code.BAD_COMMAND, f"format= must be one of {', '.join(FORMATS)}")
@@ -160,7 +172,7 @@ def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette
         except (ValueError, RecursionError) as exc:
             return problem(400, Code.BAD_COMMAND, f"the body is not JSON: {exc}")
         try:
-            frames, cut = await run_in_threadpool(sql_slots.run, live, body, cfg.max_rows)
+            frames, cut = await run_in_threadpool(sql_slots().run, live, body, cfg.max_rows)
         except QueryError as exc:
             answer = {"disk": int(exc.disk), "memory": int(exc.memory), "message": str(exc)}
             return JSONResponse(answer, status_code=429 if exc.disk == Code.TOO_FREQUENT else 400)
