@@ -256,10 +256,11 @@ def run_sql(
     started = time.monotonic()
     deadline = started + timeout_s
     limits = _Limits(row_limit, byte_limit, memory_limit, threads, timeout_s, deadline)
-    try:
-        answer, cut = _run(duck, tables, sql, limits)
-    except _Mismatch:  # a file between the oldest and the newest has another schema
-        answer, cut = _run(duck, tables, sql, limits, union=True)
+    found = _run(duck, tables, sql, limits)
+    if found is None:  # a file between the oldest and the newest has another schema
+        found = _run(duck, tables, sql, limits, union=True)
+    assert found is not None  # with union, DuckDB merges the schemas by name
+    answer, cut = found
     log.debug(
         "sql over %d views: %d rows%s in %.3f s",
         len(tables),
@@ -268,10 +269,6 @@ def run_sql(
         time.monotonic() - started,
     )
     return answer
-
-
-class _Mismatch(Exception):
-    """DuckDB found a plain file whose schema differs from the first one's."""
 
 
 @dataclass(frozen=True)
@@ -286,8 +283,9 @@ class _Limits:
 
 def _run(
     duck: Any, tables: Sequence[LiveTable], sql: str, limits: _Limits, *, union: bool = False
-) -> tuple[pa.Table, bool]:
-    """One try at the answer, in a database of its own."""
+) -> tuple[pa.Table, bool] | None:
+    """One try at the answer, in a database of its own; None when, without ``union``, DuckDB
+    found a plain file whose schema differs from the first one's (try again with it)."""
     timeout_s = limits.timeout_s
     left = limits.deadline - time.monotonic()
     if left <= 0:
@@ -312,7 +310,7 @@ def _run(
             if watchdog.fired.is_set():
                 raise _timeout(timeout_s) from exc
             if not union and "schema mismatch" in str(exc):
-                raise _Mismatch from exc
+                return None
             raise _translate(exc, duck, tables) from exc
         except SqlTimeoutError as exc:
             raise _timeout(timeout_s) from exc
