@@ -1,0 +1,23 @@
+"""The fleet lake: uploaded Parquet files registered in Apache Iceberg tables and asked questions
+in the query grammar by an existing engine (DuckDB, Spark).
+
+Design (README, "Fleet lake"):
+
+* **Layout.** ``vehicle=<VIN>/exchange=<name>/<table>/date=/hour=/<first>-<last>-<seq>.parquet``,
+  the store's own layout under a vehicle and exchange prefix (:mod:`logger.lake.keys`).
+* **ts.** The CANP stream already stores ``ts`` as a Parquet ``timestamp[us, UTC]`` (its default
+  ``time_unit``), which Iceberg's ``timestamptz`` and its ``hour`` transform take as it is; no
+  file changes. Exchanges with ``time_unit = "ns"`` store int64 ns and RAW stores an int64
+  ``key``: such files are not registered (the reason is reported), because Iceberg v2 has no
+  nanosecond timestamp and the files must not be rewritten.
+* **vehicle.** Not a column of the files: the key (``vehicle=``) gives the identity partition
+  value, cross-checked with the ``sdvlog.vin`` footer metadata; Iceberg readers fill the column
+  from the partition, and the SQL engines read it from the file path.
+* **Encrypted files** (Parquet modular encryption) are not registered and are reported as such:
+  their footers cannot be read without the vehicle's key (README says how to use the bucket's
+  server-side encryption instead).
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []
