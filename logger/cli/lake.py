@@ -5,16 +5,22 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from logger.cli.subcommand import Subcommand
 from logger.core.errors import LakeError
+
+if TYPE_CHECKING:
+    from logger.lake.source import LakeSource
 
 
 def _lake_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="lake_cmd", required=True, metavar="ACTION")
     reg = sub.add_parser("register", help="add the bucket's new files to the Iceberg catalog")
     ask = sub.add_parser("query", help="answer one query command for the fleet")
-    ask.add_argument("command", help="e.g. 'sync-0-9999999999999;where=EngineSpeed>3000;out=intervals'")
+    ask.add_argument(
+        "command", help="e.g. 'sync-0-9999999999999;where=EngineSpeed>3000;out=intervals'"
+    )
     ask.add_argument("--vehicles", default="all", help="comma-separated VINs, or all (default)")
     ask.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
     ask.add_argument("--format", choices=("table", "csv", "jsonl"), default="table")
@@ -28,41 +34,47 @@ def _lake_args(p: argparse.ArgumentParser) -> None:
         q.add_argument("--prefix", default="", help="key prefix of the lake in the bucket")
 
 
-def _source(args: argparse.Namespace) -> object:
+def _source(args: argparse.Namespace) -> LakeSource:
     from logger.lake.source import LakeSource  # noqa: PLC0415
 
     return LakeSource(
-        bucket=args.bucket, endpoint=args.endpoint, region=args.region, prefix=args.prefix, root=args.lake_dir
+        bucket=args.bucket,
+        endpoint=args.endpoint,
+        region=args.region,
+        prefix=args.prefix,
+        root=args.lake_dir,
     )
 
 
 def _lake(args: argparse.Namespace) -> int:
     from logger.lake.catalog import open_catalog, register  # noqa: PLC0415
-    from logger.lake.source import LakeSource  # noqa: PLC0415
 
     source = _source(args)
-    assert isinstance(source, LakeSource)
     if args.lake_cmd == "register":
         result = register(open_catalog(args.catalog, source, create=True), source)
         for name in sorted(result.added):
-            print(f"{name}: {result.added[name]} added, {result.present.get(name, 0)} already registered")
+            print(
+                f"{name}: {result.added[name]} added, {result.present.get(name, 0)} already registered"
+            )
         for key, why in sorted(result.skipped.items()):
             print(f"not registered: {key}: {why}", file=sys.stderr)
         return 0
     return _query(args, source)
 
 
-def _query(args: argparse.Namespace, source: object) -> int:
+def _query(args: argparse.Namespace, source: LakeSource) -> int:
     import pyarrow.csv as pcsv  # noqa: PLC0415
 
-    from logger.lake.engines import make_engine  # noqa: PLC0415
     from logger.lake.catalog import open_catalog  # noqa: PLC0415
+    from logger.lake.engines import make_engine  # noqa: PLC0415
     from logger.lake.query import Fleet  # noqa: PLC0415
-    from logger.lake.source import LakeSource  # noqa: PLC0415
 
-    assert isinstance(source, LakeSource)
     fleet = Fleet(open_catalog(args.catalog, source))
-    vehicles = None if args.vehicles == "all" else [v.strip() for v in args.vehicles.split(",") if v.strip()]
+    vehicles = (
+        None
+        if args.vehicles == "all"
+        else [v.strip() for v in args.vehicles.split(",") if v.strip()]
+    )
     if vehicles == []:
         raise LakeError("--vehicles: give VINs separated by commas, or all")
     engine = make_engine(args.engine, source)

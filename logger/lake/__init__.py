@@ -20,4 +20,37 @@ Design (README, "Fleet lake"):
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from typing import TYPE_CHECKING
+
+from logger.core.exports import lazy_exports
+
+if TYPE_CHECKING:
+    from logger.lake.catalog import RegisterResult, open_catalog, register
+    from logger.lake.engines import DuckDbEngine, SparkEngine, make_engine
+    from logger.lake.query import Fleet
+    from logger.lake.source import LakeSource
+
+__all__ = [
+    "DuckDbEngine",
+    "Fleet",
+    "LakeSource",
+    "RegisterResult",
+    "SparkEngine",
+    "make_engine",
+    "open_catalog",
+    "register",
+]
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "DuckDbEngine": "logger.lake.engines",
+        "Fleet": "logger.lake.query",
+        "LakeSource": "logger.lake.source",
+        "RegisterResult": "logger.lake.catalog",
+        "SparkEngine": "logger.lake.engines",
+        "make_engine": "logger.lake.engines",
+        "open_catalog": "logger.lake.catalog",
+        "register": "logger.lake.catalog",
+    },
+)

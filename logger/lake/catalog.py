@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
     from pyiceberg.table import Table
 
-__all__ = ["NAMESPACE", "RegisterResult", "TIME_COLUMN", "VEHICLE", "open_catalog", "register"]
+__all__ = ["NAMESPACE", "TIME_COLUMN", "VEHICLE", "RegisterResult", "open_catalog", "register"]
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,9 @@ def _lake_schema(arrow: pa.Schema, where: str) -> pa.Schema:
             "timestamp in us or ms (the exchange's time_unit, us by default)"
         )
     fields = [
-        (f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f).with_nullable(True)
+        (f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f).with_nullable(
+            True
+        )
         for f in arrow
     ]
     return pa.schema([*fields, pa.field(VEHICLE, pa.string())])
@@ -113,7 +115,7 @@ def _table(catalog: Catalog, name: str, schema: pa.Schema) -> Table:
     mapping = table.schema().name_mapping.model_dump_json()
     if table.properties.get(TableProperties.DEFAULT_NAME_MAPPING) != mapping:
         with table.transaction() as tx:
-            tx.set_properties(**{TableProperties.DEFAULT_NAME_MAPPING: mapping})
+            tx.set_properties({TableProperties.DEFAULT_NAME_MAPPING: mapping})
     return catalog.load_table(ident)
 
 
@@ -171,7 +173,9 @@ def _check(obj: ObjectKey, footer: pq.FileMetaData) -> str | None:
     return None
 
 
-def register(catalog: Catalog, source: LakeSource, keys: Iterable[str] | None = None) -> RegisterResult:
+def register(
+    catalog: Catalog, source: LakeSource, keys: Iterable[str] | None = None
+) -> RegisterResult:
     """Add every conforming object of ``source`` not yet in its table; see the module docstring."""
     result = RegisterResult()
     by_table: dict[str, list[ObjectKey]] = defaultdict(list)
@@ -193,7 +197,7 @@ def _register_table(
     table: Table | None = None
     try:
         table = catalog.load_table(f"{NAMESPACE}.{name}")
-    except Exception:  # noqa: BLE001 - NoSuchTableError: created with the first file's schema
+    except Exception:
         table = None
     known = _registered(table) if table is not None else set()
     fresh = [o for o in objs if source.uri(o.key) not in known]
@@ -202,7 +206,9 @@ def _register_table(
     for obj in fresh:
         uri = source.uri(obj.key)
         try:
-            footer = _footer(table, uri) if table is not None else _read_footer(source, catalog, uri)
+            footer = (
+                _footer(table, uri) if table is not None else _read_footer(source, catalog, uri)
+            )
         except (OSError, pa.ArrowException) as exc:
             text = str(exc)
             why = "encrypted (Parquet modular encryption)" if "ncrypt" in text else text

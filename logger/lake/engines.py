@@ -115,7 +115,7 @@ class SparkEngine:
 
     def run(self, views: Mapping[str, Sequence[str]], sql: str) -> pa.Table:
         from pyspark.errors import PySparkException  # noqa: PLC0415
-        from pyspark.sql import functions as F  # noqa: N812, PLC0415
+        from pyspark.sql import functions as F  # noqa: PLC0415
 
         try:
             for name, files in views.items():

@@ -46,8 +46,14 @@ class Fleet:
     """The lake's tables as the catalog knows them, and the questions asked of them."""
 
     def __init__(self, catalog: Catalog) -> None:
-        from pyiceberg.types import BooleanType, DecimalType, DoubleType, FloatType  # noqa: PLC0415
-        from pyiceberg.types import IntegerType, LongType  # noqa: PLC0415
+        from pyiceberg.types import (  # noqa: PLC0415  # noqa: PLC0415
+            BooleanType,
+            DecimalType,
+            DoubleType,
+            FloatType,
+            IntegerType,
+            LongType,
+        )
 
         numeric_types = (BooleanType, DecimalType, DoubleType, FloatType, IntegerType, LongType)
         self.tables: dict[str, _Table] = {}
@@ -120,8 +126,11 @@ class Fleet:
             raise CommandError("out=intervals needs where= (or sig=)")
         messages = list(dict.fromkeys(command.msgs))
         if len(messages) != 1:
-            raise CommandError("out= needs sig= or where= (or msg= for a message's rows)" if not messages
-                               else "the lake answers msg= alone for one message at a time")
+            raise CommandError(
+                "out= needs sig= or where= (or msg= for a message's rows)"
+                if not messages
+                else "the lake answers msg= alone for one message at a time"
+            )
         catalog = self.catalog()
         if messages[0] not in catalog:
             raise CommandError(f"unknown message {messages[0]!r}{suggest(messages[0], catalog)}")
@@ -136,7 +145,9 @@ class Fleet:
         catalog = self.catalog()
         unknown = [m for m in dict.fromkeys(command.msgs) if m not in catalog]
         if unknown:
-            raise CommandError("; ".join(f"unknown message {m!r}{suggest(m, catalog)}" for m in unknown))
+            raise CommandError(
+                "; ".join(f"unknown message {m!r}{suggest(m, catalog)}" for m in unknown)
+            )
         if command.msgs:
             catalog = {m: catalog[m] for m in dict.fromkeys(command.msgs)}
         where_names = [c.signal for c in command.where]
@@ -165,9 +176,7 @@ class Fleet:
             signals[name] = (order.index(view), ref.signal)
         if not order:
             return pa.table({VEHICLE: pa.array([], pa.string())})
-        plan = SignalPlan(
-            [(v, self.tables[v].columns) for v in order], signals, out_names
-        )
+        plan = SignalPlan([(v, self.tables[v].columns) for v in order], signals, out_names)
         sql = signals_sql(engine.dialect, plan, command, SIGNAL_LEAD_NS)
         return engine.run({v: views[v] for v in order}, sql)
 

@@ -44,7 +44,11 @@ class Dialect:
         return c + name.replace(c, c + c) + c
 
     def string(self, text: str) -> str:
-        return "'" + text.replace("\\", "\\\\" if self.name == "spark" else "\\").replace("'", "''") + "'"
+        return (
+            "'"
+            + text.replace("\\", "\\\\" if self.name == "spark" else "\\").replace("'", "''")
+            + "'"
+        )
 
 
 DUCKDB = Dialect("duckdb", '"', "last_value({x} IGNORE NULLS)", "regexp_full_match({x}, {re})")
@@ -77,12 +81,16 @@ def _filters(d: Dialect, command: Command, lo_ns: int, columns: Sequence[str]) -
         if "topic" not in columns:
             out.append("FALSE")
         else:
-            alts = [d.regex_match.format(x="topic", re=d.string(topic_regex(t))) for t in command.topics]
+            alts = [
+                d.regex_match.format(x="topic", re=d.string(topic_regex(t))) for t in command.topics
+            ]
             out.append("(" + " OR ".join(alts) + ")")
     return out
 
 
-def limited(d: Dialect, select: str, order: str, out_columns: Sequence[str], limit: int | None) -> str:
+def limited(
+    d: Dialect, select: str, order: str, out_columns: Sequence[str], limit: int | None
+) -> str:
     """``select`` in ``(vehicle, order)`` order, at most ``limit`` rows per vehicle."""
     cols = ", ".join(d.q(c) for c in out_columns)
     if limit is None:
@@ -99,7 +107,9 @@ def frames_sql(d: Dialect, view: str, command: Command, columns: Sequence[str]) 
     ``columns``: the table's columns (without ``vehicle``); ``_tie`` orders rows of equal time."""
     where = _filters(d, command, command.start_ns, columns)
     if command.ids:
-        spans = [f"id = {lo}" if lo == hi else f"id BETWEEN {lo} AND {hi}" for lo, hi in command.ids]
+        spans = [
+            f"id = {lo}" if lo == hi else f"id BETWEEN {lo} AND {hi}" for lo, hi in command.ids
+        ]
         where.append("(" + " OR ".join(spans) + ")")
     data = [c for c in columns if c not in ("ts", "_tie")]
     out = ["vehicle", "ts", *data]
@@ -181,7 +191,13 @@ def signals_sql(d: Dialect, plan: SignalPlan, command: Command, lead_ns: int) ->
             f"count(*) AS {d.q('rows')}, max(ts) - min(ts) AS duration_ns "
             "FROM _g WHERE _hit = 1 GROUP BY vehicle, _grp"
         )
-        return sql + limited(d, select, d.q("start"), ["vehicle", "start", "end", "rows", "duration_ns"], command.limit)
+        return sql + limited(
+            d,
+            select,
+            d.q("start"),
+            ["vehicle", "start", "end", "rows", "duration_ns"],
+            command.limit,
+        )
     outs = [
         (f"{held[ref]}" if (ref := plan.signals[name]) is not None else "NULL") + f" AS {d.q(name)}"
         for name in plan.out_names

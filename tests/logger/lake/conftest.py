@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from logger.lake.source import LakeSource
-from tests.logger.lake.fleet import REAL_DBC, REAL_LOG, copy_store, imported_vehicle, put_store, simulated_vehicle
+from tests.logger.lake.fleet import (
+    REAL_DBC,
+    REAL_LOG,
+    copy_store,
+    imported_vehicle,
+    put_store,
+    simulated_vehicle,
+)
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, MotoServer, s3_client
 
 BUCKET = "fleet"
@@ -49,7 +56,9 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
 @pytest.fixture(scope="session")
 def bucket(moto: MotoServer, fleet_stores: Fleet) -> LakeSource:
     client = s3_client(moto)
-    client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    client.create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
+    )
     for vin in fleet_stores.vins:
         put_store(client, BUCKET, fleet_stores.stores / vin, vin)
     return LakeSource(bucket=BUCKET, endpoint=moto.endpoint, region=REGION)

@@ -33,7 +33,9 @@ def exchange(dbc: Path = DEMO_DBC) -> ExchangeConfig:
     return ExchangeConfig(name=EXCHANGE, topic="vehicle/+/canp/#", stream="canp", dbc=dbc)
 
 
-def open_vehicle_store(root: Path, vin: str, dbc: Path = DEMO_DBC) -> tuple[ParquetStore, CanpPlugin]:
+def open_vehicle_store(
+    root: Path, vin: str, dbc: Path = DEMO_DBC
+) -> tuple[ParquetStore, CanpPlugin]:
     ex = exchange(dbc)
     plugin = CanpPlugin(ex)
     cfg = Config(vin=vin, exchanges=(ex,), parquet=ParquetConfig(dir=root / vin))
@@ -58,7 +60,9 @@ def write_frames(store: ParquetStore, plugin: CanpPlugin, frames: pa.Table) -> N
         store.publish(store.write(chunks))
 
 
-def simulated_vehicle(root: Path, vin: str, seed: int, seconds: float, start_s: float = START_S) -> Path:
+def simulated_vehicle(
+    root: Path, vin: str, seed: int, seconds: float, start_s: float = START_S
+) -> Path:
     """A store of ``seconds`` of the demo vehicle (seed ``seed``) under ``root/vin``."""
     store, plugin = open_vehicle_store(root, vin)
     write_frames(store, plugin, two_buses(simulated_frames(seconds, seed, start_s)))
@@ -94,7 +98,9 @@ def copy_store(lake_dir: Path, store_dir: Path, vin: str) -> int:
 def our_answer(root: Path, vin: str, command: str, dbc: Path = DEMO_DBC) -> pa.Table:
     """Our engine's answer over one vehicle's store."""
     store, plugin = open_vehicle_store(root, vin, dbc)
-    replies = list(Answerer(StoreSource(EXCHANGE, plugin, store)).answer(plugin.parse_command(command)))
+    replies = list(
+        Answerer(StoreSource(EXCHANGE, plugin, store)).answer(plugin.parse_command(command))
+    )
     *data, end = replies
     assert end.startswith(END_MARK), end
     assert end[2:3] in (b"0", b"1"), end
@@ -124,5 +130,8 @@ def per_vehicle(answer: pa.Table, vin: str) -> pa.Table:
 def normalised(table: pa.Table) -> list[dict[str, object]]:
     """Rows with ``ts`` as int64 ns (our engine answers int64; files keep microseconds)."""
     if "ts" in table.column_names and not pa.types.is_int64(table.schema.field("ts").type):
-        table = table.set_column(table.schema.get_field_index("ts"), "ts", table.column("ts").cast(pa.int64()))
-    return table.to_pylist()
+        table = table.set_column(
+            table.schema.get_field_index("ts"), "ts", table.column("ts").cast(pa.int64())
+        )
+    rows: list[dict[str, object]] = table.to_pylist()
+    return rows

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow as pa
-
 from logger.lake.engines import Engine
 from logger.lake.query import Fleet
 from tests.logger.lake.fleet import REAL_DBC, normalised, our_answer, per_vehicle
@@ -56,7 +54,3 @@ def assert_same_per_vehicle(
         assert have == want, (vin, command)
         compared += ours.num_rows
     return compared
-
-
-def empty(table: pa.Table) -> bool:
-    return table.num_rows == 0

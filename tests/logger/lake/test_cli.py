@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.decode import simulated_frames
 from canp.plugin import CanpPlugin
 from canp.schema import FRAMES, TIME_COLUMN
 from logger.cli.app import main
@@ -18,7 +19,6 @@ from logger.store.metadata import file_metadata
 from tests.logger.lake.conftest import BUCKET, SIMULATED
 from tests.logger.lake.fleet import exchange, lake_keys, two_buses
 from tests.logger.lake.questions import SIM
-from bench.decode import simulated_frames
 from tests.support.s3 import MotoServer, s3_client
 
 ENCRYPTED = "ENCRYPTEDVIN0001"
@@ -29,7 +29,9 @@ def _encrypted_store(root: Path) -> Path:
     key.write_bytes(b"0123456789abcdef")
     ex = exchange()
     plugin = CanpPlugin(ex)
-    parquet = ParquetConfig(dir=root / ENCRYPTED, encryption=EncryptionConfig(key_id="k1", key_file=key))
+    parquet = ParquetConfig(
+        dir=root / ENCRYPTED, encryption=EncryptionConfig(key_id="k1", key_file=key)
+    )
     cfg = Config(vin=ENCRYPTED, exchanges=(ex,), parquet=parquet)
     store = ParquetStore(parquet, ex.name, file_metadata(cfg, ex, plugin))
     store.recover()
@@ -50,13 +52,32 @@ def test_register_then_query_the_fleet(
     out, _ = capsys.readouterr()
     assert " 0 added" in out
     question = f"{SIM};where=EngineSpeed>1200;out=intervals"
-    assert main(["lake", "query", question, "--vehicles", ",".join(SIMULATED[:2]), "--format", "jsonl", *where]) == 0
+    assert (
+        main(
+            [
+                "lake",
+                "query",
+                question,
+                "--vehicles",
+                ",".join(SIMULATED[:2]),
+                "--format",
+                "jsonl",
+                *where,
+            ]
+        )
+        == 0
+    )
     out, _ = capsys.readouterr()
-    assert out.strip() and {SIMULATED[0], SIMULATED[1]} >= {line.split('"vehicle": "')[1].split('"')[0] for line in out.strip().splitlines()}
+    assert out.strip() and {SIMULATED[0], SIMULATED[1]} >= {
+        line.split('"vehicle": "')[1].split('"')[0] for line in out.strip().splitlines()
+    }
     assert main(["lake", "query", question, "--vehicles", "NOPE", *where]) == 1
     _, err = capsys.readouterr()
     assert "unknown vehicle(s) NOPE" in err
-    assert main(["lake", "query", "sync-9-1", "--catalog", str(tmp_path / "none"), "--bucket", BUCKET]) == 1
+    assert (
+        main(["lake", "query", "sync-9-1", "--catalog", str(tmp_path / "none"), "--bucket", BUCKET])
+        == 1
+    )
     _, err = capsys.readouterr()
     assert "no lake catalog" in err
 
@@ -65,7 +86,9 @@ def test_encrypted_files_are_reported_not_registered(
     tmp_path: Path, bucket: LakeSource, moto: MotoServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     client = s3_client(moto)
-    client.create_bucket(Bucket="sealed", CreateBucketConfiguration={"LocationConstraint": bucket.region})
+    client.create_bucket(
+        Bucket="sealed", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
+    )
     for key, path in lake_keys(_encrypted_store(tmp_path), ENCRYPTED):
         client.put_object(Bucket="sealed", Key=key, Body=path.read_bytes())
     where = ["--catalog", str(tmp_path / "cat"), "--bucket", "sealed", "--endpoint", moto.endpoint]

@@ -39,27 +39,39 @@ def duckdb(bucket: LakeSource) -> Iterator[DuckDbEngine]:
     engine.close()
 
 
-def test_register_is_idempotent(catalog_dir: Path, bucket: LakeSource, fleet_stores: Stores) -> None:
+def test_register_is_idempotent(
+    catalog_dir: Path, bucket: LakeSource, fleet_stores: Stores
+) -> None:
     catalog = open_catalog(catalog_dir, bucket)
-    before = {n: len(list(catalog.load_table(("fleet", n)).scan().plan_files())) for n in ("frames",)}
+    before = {
+        n: len(list(catalog.load_table(("fleet", n)).scan().plan_files())) for n in ("frames",)
+    }
     again = register(catalog, bucket)
     assert sum(again.added.values()) == 0
     assert sum(again.present.values()) > 0
-    after = {n: len(list(catalog.load_table(("fleet", n)).scan().plan_files())) for n in ("frames",)}
+    after = {
+        n: len(list(catalog.load_table(("fleet", n)).scan().plan_files())) for n in ("frames",)
+    }
     assert before == after
     frames = catalog.load_table(("fleet", "frames"))
     spec = [(f.name, str(f.transform)) for f in frames.spec().fields]
     assert spec == [("vehicle", "identity"), ("ts_hour", "hour")]
-    assert sorted({str(t.file.partition[0]) for t in frames.scan().plan_files()}) == sorted(fleet_stores.vins)
+    assert sorted({str(t.file.partition[0]) for t in frames.scan().plan_files()}) == sorted(
+        fleet_stores.vins
+    )
     # files are referenced where they are, not rewritten
-    assert all(t.file.file_path.startswith("s3://fleet/vehicle=") for t in frames.scan().plan_files())
+    assert all(
+        t.file.file_path.startswith("s3://fleet/vehicle=") for t in frames.scan().plan_files()
+    )
 
 
 @pytest.mark.parametrize("command", SIMULATED_QUESTIONS)
 def test_simulated_fleet_answers_equal_ours(
     command: str, fleet: Fleet, duckdb: DuckDbEngine, fleet_stores: Stores
 ) -> None:
-    compared = assert_same_per_vehicle(fleet, duckdb, fleet_stores.stores, SIMULATED, command, False)
+    compared = assert_same_per_vehicle(
+        fleet, duckdb, fleet_stores.stores, SIMULATED, command, False
+    )
     assert compared > 0
 
 
@@ -73,13 +85,17 @@ def test_real_log_answers_equal_ours(
     assert compared > 0
 
 
-def test_all_vehicles_in_one_answer(fleet: Fleet, duckdb: DuckDbEngine, fleet_stores: Stores) -> None:
+def test_all_vehicles_in_one_answer(
+    fleet: Fleet, duckdb: DuckDbEngine, fleet_stores: Stores
+) -> None:
     answer = fleet.answer(SIMULATED_QUESTIONS[4], duckdb)
     assert set(answer.column("vehicle").to_pylist()) == set(SIMULATED)
 
 
-def test_bad_input_is_named(fleet: Fleet, duckdb: DuckDbEngine, tmp_path: Path, bucket: LakeSource) -> None:
-    with pytest.raises(LakeError, match="unknown vehicle.*NOPE"):
+def test_bad_input_is_named(
+    fleet: Fleet, duckdb: DuckDbEngine, tmp_path: Path, bucket: LakeSource
+) -> None:
+    with pytest.raises(LakeError, match=r"unknown vehicle.*NOPE"):
         fleet.answer(SIMULATED_QUESTIONS[0], duckdb, ["NOPE"])
     with pytest.raises(CommandError, match="unknown signal"):
         fleet.answer("sync-0-1;sig=EngineSped", duckdb)
