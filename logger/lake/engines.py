@@ -109,6 +109,7 @@ class SparkEngine:
             .appName("sdvlog-lake")
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.shuffle.partitions", "4")
             .getOrCreate()
         )
