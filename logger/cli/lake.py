@@ -17,6 +17,12 @@ if TYPE_CHECKING:
 def _lake_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="lake_cmd", required=True, metavar="ACTION")
     reg = sub.add_parser("register", help="add the bucket's new files to the Iceberg catalog")
+    reg.add_argument(
+        "--keys",
+        type=Path,
+        help="directory of vehicles' keys (<VIN>.key): encrypted files are decrypted into the "
+        "lake's decrypted/ prefix and registered",
+    )
     ask = sub.add_parser("query", help="answer one query command for the fleet")
     ask.add_argument(
         "command", help="e.g. 'sync-0-9999999999999;where=EngineSpeed>3000;out=intervals'"
@@ -51,7 +57,9 @@ def _lake(args: argparse.Namespace) -> int:
 
     source = _source(args)
     if args.lake_cmd == "register":
-        result = register(open_catalog(args.catalog, source, create=True), source)
+        result = register(
+            open_catalog(args.catalog, source, create=True), source, keys_dir=args.keys
+        )
         for name in sorted(result.added):
             print(
                 f"{name}: {result.added[name]} added, {result.present.get(name, 0)} already registered"

@@ -23,11 +23,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from logger.core.errors import LakeError
+from logger.lake.decrypt import decrypt_object, decrypted_key
 from logger.lake.keys import ObjectKey, iceberg_name, parse_key
 from logger.lake.source import LakeSource
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
+    from pyiceberg.io import FileIO
     from pyiceberg.table import Table
 
 __all__ = ["NAMESPACE", "TIME_COLUMN", "VEHICLE", "RegisterResult", "open_catalog", "register"]
@@ -70,9 +72,28 @@ def open_catalog(directory: Path, source: LakeSource, create: bool = False) -> C
     return catalog
 
 
-def _footer(table: Table, uri: str) -> pq.FileMetaData:
-    with table.io.new_input(uri).open() as stream:
+def _footer(io: FileIO, uri: str) -> pq.FileMetaData:
+    with io.new_input(uri).open() as stream:
         return pq.read_metadata(stream)
+
+
+def _readable(
+    io: FileIO, source: LakeSource, obj: ObjectKey, keys_dir: Path | None
+) -> tuple[ObjectKey, pq.FileMetaData]:
+    """The object (or its decrypted copy) and its footer; :class:`LakeError`: why not."""
+    try:
+        return obj, _footer(io, source.uri(obj.key))
+    except (OSError, pa.ArrowException) as exc:
+        text = " ".join(str(exc).split())
+        if "ncrypt" not in text:
+            raise LakeError(f"footer unreadable: {text}") from exc
+        if keys_dir is None:
+            raise LakeError(
+                "encrypted (Parquet modular encryption): give the vehicle's key (--keys) to "
+                "decrypt it into the lake"
+            ) from exc
+    copy = decrypt_object(source, obj, keys_dir)
+    return copy, _footer(io, source.uri(copy.key))
 
 
 def _lake_schema(arrow: pa.Schema, where: str) -> pa.Schema:
@@ -174,9 +195,15 @@ def _check(obj: ObjectKey, footer: pq.FileMetaData) -> str | None:
 
 
 def register(
-    catalog: Catalog, source: LakeSource, keys: Iterable[str] | None = None
+    catalog: Catalog,
+    source: LakeSource,
+    keys: Iterable[str] | None = None,
+    keys_dir: Path | None = None,
 ) -> RegisterResult:
-    """Add every conforming object of ``source`` not yet in its table; see the module docstring."""
+    """Add every conforming object of ``source`` not yet in its table; see the module docstring.
+
+    With ``keys_dir``, encrypted objects are decrypted into the lake first
+    (:mod:`logger.lake.decrypt`); without, they are reported in ``skipped``."""
     result = RegisterResult()
     by_table: dict[str, list[ObjectKey]] = defaultdict(list)
     for key in source.keys() if keys is None else keys:
@@ -186,35 +213,49 @@ def register(
                 result.skipped[key] = "its key does not follow the lake layout"
             continue
         by_table[iceberg_name(obj.table)].append(obj)
+    from pyiceberg.io import load_file_io  # noqa: PLC0415
+
+    io = load_file_io({**catalog.properties, **source.fileio_properties()})
     for name, objs in sorted(by_table.items()):
-        _register_table(catalog, source, name, objs, result)
+        _register_table(catalog, io, name, objs, result, keys_dir, source)
     return result
 
 
 def _register_table(
-    catalog: Catalog, source: LakeSource, name: str, objs: list[ObjectKey], result: RegisterResult
+    catalog: Catalog,
+    io: FileIO,
+    name: str,
+    objs: list[ObjectKey],
+    result: RegisterResult,
+    keys_dir: Path | None,
+    source: LakeSource,
 ) -> None:
+    from pyiceberg.exceptions import NoSuchTableError  # noqa: PLC0415
+
     table: Table | None = None
     try:
         table = catalog.load_table(f"{NAMESPACE}.{name}")
-    except Exception:
+    except NoSuchTableError:
         table = None
     known = _registered(table) if table is not None else set()
-    fresh = [o for o in objs if source.uri(o.key) not in known]
+    listed = {o.key for o in objs}
+    fresh = [
+        o
+        for o in objs
+        if source.uri(o.key) not in known
+        and source.uri(decrypted_key(o.key)) not in known
+        and decrypted_key(o.key) not in listed
+    ]
     result.present[name] = len(objs) - len(fresh)
     footers: list[tuple[ObjectKey, pq.FileMetaData, pa.Schema]] = []
-    for obj in fresh:
-        uri = source.uri(obj.key)
+    for original in fresh:
         try:
-            footer = (
-                _footer(table, uri) if table is not None else _read_footer(source, catalog, uri)
-            )
-        except (OSError, pa.ArrowException) as exc:
-            text = str(exc)
-            why = "encrypted (Parquet modular encryption)" if "ncrypt" in text else text
-            result.skipped[obj.key] = why
-            log.warning("%s not registered: %s", uri, why)
+            obj, footer = _readable(io, source, original, keys_dir)
+        except LakeError as exc:
+            result.skipped[original.key] = str(exc)
+            log.warning("%s not registered: %s", original.key, exc)
             continue
+        uri = source.uri(obj.key)
         problem = _check(obj, footer)
         if problem is None:
             try:
@@ -236,11 +277,3 @@ def _register_table(
             append.append_data_file(_data_file(table, source.uri(obj.key), obj, footer))  # type: ignore[arg-type]
     result.added[name] = len(footers)
     log.info("%s: %d files registered", name, len(footers))
-
-
-def _read_footer(source: LakeSource, catalog: Catalog, uri: str) -> pq.FileMetaData:
-    from pyiceberg.io import load_file_io  # noqa: PLC0415
-
-    io = load_file_io({**catalog.properties, **source.fileio_properties()}, uri)
-    with io.new_input(uri).open() as stream:
-        return pq.read_metadata(stream)

@@ -96,3 +96,42 @@ def test_encrypted_files_are_reported_not_registered(
     out, err = capsys.readouterr()
     assert "frames: 0 added" in out
     assert f"vehicle={ENCRYPTED}" in err and "encrypted" in err
+
+
+def test_encrypted_files_are_decrypted_into_the_lake_with_the_vehicles_key(
+    tmp_path: Path, bucket: LakeSource, moto: MotoServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = s3_client(moto)
+    client.create_bucket(
+        Bucket="keyed", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
+    )
+    store = _encrypted_store(tmp_path)
+    originals = {}
+    for key, path in lake_keys(store, ENCRYPTED):
+        client.put_object(Bucket="keyed", Key=key, Body=path.read_bytes())
+        originals[key] = path.read_bytes()
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / f"{ENCRYPTED}.key").write_bytes(b"fedcba9876543210")  # the wrong key first
+    where = ["--catalog", str(tmp_path / "cat"), "--bucket", "keyed", "--endpoint", moto.endpoint]
+    where += ["--region", bucket.region]
+    assert main(["lake", "register", *where, "--keys", str(keys)]) == 0
+    out, err = capsys.readouterr()
+    assert "frames: 0 added" in out and "cannot decrypt" in err
+    (keys / f"{ENCRYPTED}.key").write_bytes((tmp_path / "k1.key").read_bytes())
+    assert main(["lake", "register", *where, "--keys", str(keys)]) == 0
+    out, err = capsys.readouterr()
+    assert "frames: 1 added" in out and not err
+    assert main(["lake", "register", *where, "--keys", str(keys)]) == 0
+    out, _ = capsys.readouterr()
+    assert "frames: 0 added" in out
+    # the uploads are untouched; the copies are plaintext, encrypted at rest by the bucket
+    for key, data in originals.items():
+        assert client.get_object(Bucket="keyed", Key=key)["Body"].read() == data
+        copy = client.head_object(Bucket="keyed", Key=f"decrypted/{key}")
+        assert copy["ServerSideEncryption"] == "AES256"
+    question = "sync-1717200000000-1717200003000;limit=100000"
+    assert main(["lake", "query", question, "--format", "csv", *where]) == 0
+    out, _ = capsys.readouterr()
+    want = simulated_frames(2.0, 9, 1_717_200_000.0).num_rows
+    assert len(out.strip().splitlines()) == want + 1
