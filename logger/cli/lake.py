@@ -29,7 +29,7 @@ def _lake_args(p: argparse.ArgumentParser) -> None:
     )
     ask.add_argument("--vehicles", default="all", help="comma-separated VINs, or all (default)")
     ask.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
-    ask.add_argument("--format", choices=("table", "csv", "jsonl"), default="table")
+    ask.add_argument("--format", choices=("table", "csv", "jsonl", "arrow"), default="table")
     for q in (reg, ask):
         q.add_argument("--catalog", type=Path, required=True, help="catalog directory (catalog.db)")
         where = q.add_mutually_exclusive_group(required=True)
@@ -71,8 +71,7 @@ def _lake(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace, source: LakeSource) -> int:
-    import pyarrow.csv as pcsv  # noqa: PLC0415
-
+    from logger.cli.answers import WRITERS  # noqa: PLC0415
     from logger.lake.catalog import open_catalog  # noqa: PLC0415
     from logger.lake.engines import make_engine  # noqa: PLC0415
     from logger.lake.query import Fleet  # noqa: PLC0415
@@ -90,16 +89,9 @@ def _query(args: argparse.Namespace, source: LakeSource) -> int:
         answer = fleet.answer(args.command, engine, vehicles)
     finally:
         engine.close()
-    if args.format == "csv":
-        pcsv.write_csv(answer, sys.stdout.buffer)
-    elif args.format == "jsonl":
-        import json  # noqa: PLC0415
-
-        for row in answer.to_pylist():
-            print(json.dumps(row, default=str))
-    else:
-        print(answer.to_string(preview_cols=20) if answer.num_rows else "(no rows)")
-        print(f"{answer.num_rows} rows")
+    out = sys.stdout.buffer if args.format == "arrow" else sys.stdout
+    WRITERS[args.format](answer, out)
+    out.flush()
     return 0
 
 
