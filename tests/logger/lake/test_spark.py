@@ -17,6 +17,7 @@ from logger.lake.source import LakeSource
 from tests.logger.lake.conftest import REAL, SIMULATED
 from tests.logger.lake.conftest import Fleet as Stores
 from tests.logger.lake.questions import REAL_QUESTIONS, SIMULATED_QUESTIONS, assert_same_per_vehicle
+from tests.logger.lake.test_semantics import SELECTORS, assert_semantics, build_lake
 
 pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="no Java runtime for Spark")
 
@@ -51,6 +52,16 @@ def test_real_log_answers_equal_ours(
         pytest.skip("../shared/data/logs/ford_gt350_vsslog.trc or its DBC is absent")
     compared = assert_same_per_vehicle(fleet, spark, fleet_stores.stores, (REAL,), command, True)
     assert compared > 0
+
+
+@pytest.fixture(scope="module")
+def semantics(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
+    return build_lake(tmp_path_factory.mktemp("semantics"))[0]
+
+
+@pytest.mark.parametrize("selectors", SELECTORS)
+def test_semantics_equal_ours(selectors: str, semantics: Fleet, spark: SparkEngine) -> None:
+    assert_semantics(semantics, spark, selectors)
 
 
 def test_spark_refuses_s3_here(tmp_path: Path) -> None:
