@@ -110,3 +110,23 @@ def _nan_safe(rows: list[dict[str, object]]) -> list[dict[str, object]]:
         {k: "NaN" if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()}
         for r in rows
     ]
+
+
+def test_register_reports_what_it_cannot_add(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    folder = lake / f"vehicle={VIN}/exchange=can/frames/date=2024-06-01/hour=0"
+    folder.mkdir(parents=True)
+    ns = pa.table({"ts": pa.array([T0], pa.int64())}).replace_schema_metadata({"sdvlog.vin": VIN})
+    pq.write_table(ns, folder / f"{T0}-{T0}-1.parquet")  # time_unit = "ns": int64 ts
+    other = pa.table({"ts": pa.array([T0 // 1000], pa.timestamp("us", "UTC"))})
+    pq.write_table(
+        other.replace_schema_metadata({"sdvlog.vin": "OTHER"}), folder / f"{T0}-{T0}-2.parquet"
+    )
+    pq.write_table(other, lake / "stray.parquet")
+    source = LakeSource(root=lake)
+    result = register(open_catalog(tmp_path / "catalog", source, create=True), source)
+    assert sum(result.added.values()) == 0
+    reasons = {key.rsplit("/", 1)[-1]: why for key, why in result.skipped.items()}
+    assert "needs a timestamp" in reasons[f"{T0}-{T0}-1.parquet"]
+    assert "names vehicle 'OTHER'" in reasons[f"{T0}-{T0}-2.parquet"]
+    assert "does not follow the lake layout" in reasons["stray.parquet"]
