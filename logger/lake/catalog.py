@@ -30,6 +30,7 @@ from logger.lake.source import LakeSource
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
     from pyiceberg.io import FileIO
+    from pyiceberg.manifest import DataFile
     from pyiceberg.table import Table
 
 __all__ = ["NAMESPACE", "TIME_COLUMN", "VEHICLE", "RegisterResult", "open_catalog", "register"]
@@ -140,7 +141,7 @@ def _table(catalog: Catalog, name: str, schema: pa.Schema) -> Table:
     return catalog.load_table(ident)
 
 
-def _data_file(table: Table, uri: str, obj: ObjectKey, footer: pq.FileMetaData) -> object:
+def _data_file(table: Table, uri: str, obj: ObjectKey, footer: pq.FileMetaData) -> DataFile:
     """The Iceberg data file of one object: its footer's statistics, the key's partition."""
     from pyiceberg.io.pyarrow import (  # noqa: PLC0415
         compute_statistics_plan,
@@ -274,6 +275,6 @@ def _register_table(
     table = _table(catalog, name, merged)
     with table.transaction() as tx, tx.update_snapshot().fast_append() as append:
         for obj, footer, _ in footers:
-            append.append_data_file(_data_file(table, source.uri(obj.key), obj, footer))  # type: ignore[arg-type]
+            append.append_data_file(_data_file(table, source.uri(obj.key), obj, footer))
     result.added[name] = len(footers)
     log.info("%s: %d files registered", name, len(footers))

@@ -9,7 +9,7 @@ the command. The answer is our engine's answer per vehicle, with a ``vehicle`` c
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -182,6 +182,4 @@ class Fleet:
 
 
 def _with_ids(command: Command) -> Command:
-    from dataclasses import replace  # noqa: PLC0415
-
     return replace(command, ids=check_id_ranges(command.ids))
