@@ -13,9 +13,10 @@ Design (README, "Fleet lake"):
 * **vehicle.** Not a column of the files: the key (``vehicle=``) gives the identity partition
   value, cross-checked with the ``sdvlog.vin`` footer metadata; Iceberg readers fill the column
   from the partition, and the SQL engines read it from the file path.
-* **Encrypted files** (Parquet modular encryption) are not registered and are reported as such:
-  their footers cannot be read without the vehicle's key (README says how to use the bucket's
-  server-side encryption instead).
+* **Encrypted files** (Parquet modular encryption): engines cannot read them, so they are
+  decrypted at registration with the vehicle's key (``register --keys DIR``) into a plaintext copy
+  under ``decrypted/`` that the bucket stores with server-side encryption; the upload itself is
+  never changed (:mod:`logger.lake.decrypt`). Without a key they are reported, not registered.
 """
 
 from __future__ import annotations
