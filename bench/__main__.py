@@ -1,4 +1,4 @@
-"""``python -m bench [capture|query|gateway|exchange|storage|decode|signals|vcan|web|web_page|all] [--quick]``:
+"""``python -m bench [capture|query|gateway|exchange|storage|decode|signals|lake|vcan|web|web_page|all] [--quick]``:
 run the benchmarks, print and save results (``vcan`` needs SocketCAN: run it through
 ``python -m hw.testbed.vm``; ``all`` leaves out vcan, web and web_page)."""
 
@@ -14,7 +14,7 @@ from bench.report import Report, emit
 log = logging.getLogger("bench")
 
 #: Benchmarks in the order ``all`` runs them; each is ``bench.<name>.run(quick, profile=, keep=)``.
-SUITES = ("capture", "query", "gateway", "exchange", "storage", "decode", "signals")
+SUITES = ("capture", "query", "gateway", "exchange", "storage", "decode", "signals", "lake")
 #: Benchmarks run only by name.
 EXTRA = ("vcan", "web", "web_page")
 

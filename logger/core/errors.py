@@ -20,6 +20,7 @@ module, and where the others live::
     │       ├── SqlTimeoutError    logger.web.sql: it ran past its time limit and was interrupted
     │       └── SqlMemoryError     logger.web.sql: it needs more than its memory limit
     ├── ServiceError           the service could not start or stop cleanly
+    ├── LakeError              the fleet lake: a catalog, bucket, engine or file cannot be used
     ├── WireError              canp.wire: a CANP payload breaks the format (also a ValueError)
     ├── WireError              spi.wire: an SPI payload or record breaks the format (also a ValueError)
     ├── WireError              logger.query.pair0: a peer broke the SP wire protocol
@@ -53,6 +54,10 @@ class ConfigError(SdvLoggerError):
         self.key = key
         self.problem = problem
         self.file = file
+
+
+class LakeError(SdvLoggerError):
+    """The fleet lake (``logger.lake``): its catalog, bucket, engine or a file cannot be used."""
 
 
 class BrokerError(SdvLoggerError):
