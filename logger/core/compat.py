@@ -23,6 +23,14 @@ fail when a release changes the behaviour.
   ``_topic`` (bytes); its ``topic`` property decodes that as UTF-8 and raises UnicodeDecodeError
   for a topic that is not, so the raw bytes are the only way to keep such a message.
 
+- :func:`httpfs_extension_path` (duckdb-extension-httpfs 1.5.5): the PyPI package ships DuckDB's
+  httpfs extension as ``extensions/v<duckdb version>/httpfs.duckdb_extension`` inside its package
+  directory; ``LOAD '<path>'`` loads it offline (no download from DuckDB's extension server).
+- :func:`iceberg_file_statistics` (pyiceberg 0.12.0): ``pyiceberg.io.pyarrow``'s
+  ``compute_statistics_plan``, ``match_metrics_mode``, ``parquet_path_to_id_mapping`` and
+  ``data_file_statistics_from_parquet_metadata`` turn a Parquet footer into an Iceberg data
+  file's column statistics, as ``add_files`` does; they are module functions, not documented API.
+
 Third-party modules other than pyarrow are imported inside the functions that use them: the
 service imports this module and must not load python-can or asammdf unless a part uses them.
 """
@@ -31,16 +39,22 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from importlib.machinery import ModuleSpec
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from logger.core.errors import LakeError
+
 if TYPE_CHECKING:
+    import pyarrow.parquet as pq
     from can.io.mf4 import MF4Writer
     from paho.mqtt.client import MQTTMessage
+    from pyiceberg.table.metadata import TableMetadata
 
 
 class RefuseImport:
@@ -97,3 +111,47 @@ def mf4_extend(writer: MF4Writer, group: int, offsets: Any, records: Any) -> Non
 def mqtt_topic_bytes(msg: MQTTMessage) -> bytes:
     """The topic of a paho message as the broker sent it (also when it is not valid UTF-8)."""
     return bytes(msg._topic)
+
+
+def httpfs_extension_path() -> Path:
+    """The httpfs extension matching the installed DuckDB; :class:`LakeError` when missing."""
+    import duckdb  # noqa: PLC0415
+    import duckdb_extension_httpfs  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    version = duckdb.__version__
+    base = Path(duckdb_extension_httpfs.__file__).parent / "extensions"
+    path = base / f"v{version}" / "httpfs.duckdb_extension"
+    if not path.is_file():
+        found = sorted(p.name for p in base.iterdir()) if base.is_dir() else []
+        raise LakeError(
+            f"DuckDB {version} has no matching httpfs extension (duckdb-extension-httpfs has "
+            f"{', '.join(found) or 'none'}): install duckdb-extension-httpfs=={version}"
+        )
+    return path
+
+
+def iceberg_file_statistics(metadata: TableMetadata, footer: pq.FileMetaData) -> dict[str, Any]:
+    """The column statistics of a Parquet file (its footer) as ``DataFile.from_args`` takes them,
+    computed as pyiceberg's ``add_files`` does; ``uint64`` columns get counts only (their values
+    do not fit Iceberg's long bounds)."""
+    from pyiceberg.io.pyarrow import (  # noqa: PLC0415
+        compute_statistics_plan,
+        data_file_statistics_from_parquet_metadata,
+        match_metrics_mode,
+        parquet_path_to_id_mapping,
+    )
+
+    schema = metadata.schema()
+    plan = compute_statistics_plan(schema, metadata.properties)
+    arrow = footer.schema.to_arrow_schema()
+    for name in arrow.names:
+        if pa.types.is_uint64(arrow.field(name).type):
+            fid = schema.find_field(name).field_id
+            plan[fid] = replace(plan[fid], mode=match_metrics_mode("counts"))
+    stats = data_file_statistics_from_parquet_metadata(
+        parquet_metadata=footer,
+        stats_columns=plan,
+        parquet_column_mapping=parquet_path_to_id_mapping(schema),
+    )
+    found: dict[str, Any] = stats.to_serialized_dict()
+    return found

@@ -15,13 +15,14 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from logger.core.compat import iceberg_file_statistics
 from logger.core.errors import LakeError
 from logger.lake.decrypt import decrypt_object, decrypted_key
 from logger.lake.keys import ObjectKey, iceberg_name, parse_key
@@ -143,27 +144,11 @@ def _table(catalog: Catalog, name: str, schema: pa.Schema) -> Table:
 
 def _data_file(table: Table, uri: str, obj: ObjectKey, footer: pq.FileMetaData) -> DataFile:
     """The Iceberg data file of one object: its footer's statistics, the key's partition."""
-    from pyiceberg.io.pyarrow import (  # noqa: PLC0415
-        compute_statistics_plan,
-        data_file_statistics_from_parquet_metadata,
-        match_metrics_mode,
-        parquet_path_to_id_mapping,
-    )
     from pyiceberg.manifest import DataFile, DataFileContent, FileFormat  # noqa: PLC0415
     from pyiceberg.typedef import Record  # noqa: PLC0415
 
     meta = table.metadata
-    plan = compute_statistics_plan(meta.schema(), meta.properties)
-    arrow = footer.schema.to_arrow_schema()
-    for name in arrow.names:  # uint64 does not fit Iceberg's long bounds: no bounds for it
-        if pa.types.is_uint64(arrow.field(name).type):
-            fid = meta.schema().find_field(name).field_id
-            plan[fid] = replace(plan[fid], mode=match_metrics_mode("counts"))
-    stats = data_file_statistics_from_parquet_metadata(
-        parquet_metadata=footer,
-        stats_columns=plan,
-        parquet_column_mapping=parquet_path_to_id_mapping(meta.schema()),
-    )
+    stats = iceberg_file_statistics(meta, footer)
     return DataFile.from_args(
         content=DataFileContent.DATA,
         file_path=uri,
@@ -174,7 +159,7 @@ def _data_file(table: Table, uri: str, obj: ObjectKey, footer: pq.FileMetaData) 
         spec_id=meta.default_spec_id,
         equality_ids=None,
         key_metadata=None,
-        **stats.to_serialized_dict(),
+        **stats,
     )
 
 

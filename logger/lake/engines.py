@@ -14,8 +14,8 @@ from urllib.parse import urlparse
 
 import pyarrow as pa
 
+from logger.core.compat import httpfs_extension_path
 from logger.core.errors import LakeError
-from logger.lake.compat import httpfs_extension_path
 from logger.lake.source import LakeSource
 from logger.lake.sql import DUCKDB, SPARK, Dialect
 

@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from logger.core.compat import asc_header_date, mf4_extend, mf4_set_start, mqtt_topic_bytes
+from logger.core.compat import (
+    asc_header_date,
+    httpfs_extension_path,
+    iceberg_file_statistics,
+    mf4_extend,
+    mf4_set_start,
+    mqtt_topic_bytes,
+)
 
 SCRIPT = """
 import json, sys
@@ -124,3 +131,34 @@ def test_compat_loads_neither_python_can_nor_paho_until_used() -> None:
         "print(sorted({'can', 'asammdf', 'paho'} & {m.split('.')[0] for m in sys.modules}))"
     )
     assert run(script) == "[]"
+
+
+def test_duckdb_loads_the_httpfs_extension_from_its_pypi_package_offline() -> None:
+    import duckdb  # noqa: PLC0415
+
+    with duckdb.connect() as con:
+        con.execute(f"LOAD '{httpfs_extension_path()}'")
+        loaded = con.execute(
+            "SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'httpfs'"
+        ).fetchall()
+    assert loaded == [(True,)]
+
+
+def test_iceberg_statistics_of_a_parquet_footer(tmp_path: Path) -> None:
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.parquet as pq  # noqa: PLC0415
+    from pyiceberg.catalog.sql import SqlCatalog  # noqa: PLC0415
+
+    table = pa.table(
+        {"ts": pa.array([3, 1, 2], pa.int64()), "id": pa.array([7, 8, 9], pa.uint64())}
+    )
+    pq.write_table(table, tmp_path / "f.parquet")
+    catalog = SqlCatalog("t", uri=f"sqlite:///{tmp_path / 'c.db'}", warehouse=f"file://{tmp_path}")
+    catalog.create_namespace("n")
+    iceberg = catalog.create_table("n.t", schema=table.schema)
+    stats = iceberg_file_statistics(iceberg.metadata, pq.read_metadata(tmp_path / "f.parquet"))
+    ts_id = iceberg.metadata.schema().find_field("ts").field_id
+    id_id = iceberg.metadata.schema().find_field("id").field_id
+    assert stats["record_count"] == 3
+    assert stats["value_counts"] == {ts_id: 3, id_id: 3}
+    assert ts_id in stats["lower_bounds"] and id_id not in stats["lower_bounds"]  # uint64: counts
