@@ -24,6 +24,7 @@ MODULES: dict[str, str] = {
     "export": "logger.cli.logio",
     "catalog": "logger.cli.catalog",
     "signals": "logger.cli.signals",
+    "upload": "logger.cli.upload",
 }
 
 
