@@ -19,6 +19,11 @@ def _args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="upload what is stored, then exit (1 when the endpoint kept failing)",
     )
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="first look up every object the ledger has as uploaded; upload again what is missing",
+    )
     p.add_argument("--json", action="store_true", help="status as JSON")
 
 
@@ -37,7 +42,7 @@ def _run(args: argparse.Namespace) -> int:
 
     stop = threading.Event()
     with stop_on_signals(stop):
-        return run_upload(cfg, args.once, stop)
+        return run_upload(cfg, args.once, stop, verify=args.verify)
 
 
 def _format(status: dict[str, object]) -> str:

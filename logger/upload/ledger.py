@@ -106,6 +106,19 @@ class Ledger:
             )
             self._db.execute("COMMIT")
 
+    def uploaded_rows(self) -> list[tuple[str, str, str, int, str]]:
+        """``(exchange, path, key, size, sha256)`` of every uploaded file."""
+        with self._lock:
+            rows = self._db.execute("SELECT exchange, path, key, size, sha256 FROM uploaded")
+            return [(e, p, k, int(n), h) for e, p, k, n, h in rows]
+
+    def forget(self, exchange: str, path: str) -> None:
+        """The object is gone from the bucket: the file is to upload again."""
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM uploaded WHERE exchange = ? AND path = ?", (exchange, path)
+            )
+
     def lose(self, exchange: str, path: str, size: int, reason: str) -> None:
         with self._lock:
             self._db.execute(

@@ -38,15 +38,22 @@ def _open_stores(cfg: Config) -> dict[str, ParquetStore]:
     return stores
 
 
-def run_upload(cfg: Config, once: bool, stop: threading.Event) -> int:
+def run_upload(cfg: Config, once: bool, stop: threading.Event, verify: bool = False) -> int:
     """Upload every stored file of ``cfg``'s exchanges; with ``once`` until none is left (0) or
-    the endpoint failed :data:`ONCE_FAILURES` times in a row (1), else until ``stop``."""
+    the endpoint failed :data:`ONCE_FAILURES` times in a row (1), else until ``stop``. With
+    ``verify``, first check that every file the ledger says is uploaded is in the bucket."""
     if cfg.upload is None:
         raise ConfigError("upload", "no [upload] section: nothing to upload to", cfg.source)
     uploader = Uploader(cfg.upload, cfg.vin, state_dir(cfg), cfg.source)
     stores = _open_stores(cfg)
     for name, store in stores.items():
         uploader.add_store(name, store)
+    if verify:
+        try:
+            uploader.reverify()
+        except BaseException:
+            uploader.stop()
+            raise
     uploader.start()
     try:
         if once:

@@ -112,6 +112,30 @@ class Uploader:
             self._stores[exchange] = store
         self._wake.set()
 
+    def reverify(self) -> int:
+        """Look up (HEAD) the object of every uploaded file still stored here; one that is missing
+        or holds other bytes (a bucket that lost data) is uploaded again. Returns how many."""
+        requeued = 0
+        with self._lock:
+            roots = {name: store.root for name, store in self._stores.items()}
+        for exchange, path, key, size, sha256 in self.ledger.uploaded_rows():
+            root = roots.get(exchange)
+            if root is None or not (root / path).is_file():
+                continue
+            self._count("attempts")
+            remote = self.target.head(key)
+            if remote is None or not remote.matches(size, sha256):
+                self.ledger.forget(exchange, path)
+                with self._lock:
+                    self._done.discard((exchange, path))
+                    self._tried.add((exchange, path))
+                requeued += 1
+        if requeued:
+            log.warning(
+                "upload: %d uploaded file(s) missing from the bucket: uploading again", requeued
+            )
+        return requeued
+
     def start(self) -> None:
         if self._thread is not None:
             return
