@@ -19,7 +19,6 @@ it lost (``"drop_oldest"``).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -33,6 +32,7 @@ from logger.core.config_upload import UploadConfig
 from logger.store.layout import StoredFile
 from logger.store.store import ParquetStore, RetentionGuard
 from logger.upload.client import KINDS, Backoff, S3Target, UploadError
+from logger.upload.files import ExchangeGuard, FileId, relative, sha256_of
 from logger.upload.keys import object_key
 from logger.upload.ledger import Ledger
 from logger.upload.throttle import Throttle, ThrottledFile
@@ -41,20 +41,6 @@ log = logging.getLogger(__name__)
 __all__ = ["Uploader"]
 
 POLL_S = 0.2  # how often the stores are looked at for new files when nothing else wakes us
-_HASH_CHUNK = 1 << 20
-FileId = tuple[str, str]  # (exchange, path under the exchange's directory)
-
-
-class _Guard:
-    def __init__(self, uploader: Uploader, exchange: str) -> None:
-        self._uploader = uploader
-        self._exchange = exchange
-
-    def keep(self, file: StoredFile) -> bool:
-        return self._uploader._keep(self._exchange, file)
-
-    def deleted(self, file: StoredFile) -> None:
-        self._uploader._deleted(self._exchange, file)
 
 
 class Uploader:
@@ -104,8 +90,9 @@ class Uploader:
     # -- wiring -------------------------------------------------------------------------------
 
     def guard(self, exchange: str) -> RetentionGuard:
-        """The retention guard for the store of ``exchange``."""
-        return _Guard(self, exchange)
+        """The retention guard for the store of ``exchange``: asks :meth:`keep`, tells
+        :meth:`deleted`."""
+        return ExchangeGuard(self, exchange)
 
     def add_store(self, exchange: str, store: ParquetStore) -> None:
         with self._lock:
@@ -206,7 +193,7 @@ class Uploader:
             page = store.oldest_files()
             while page:
                 for f in page:
-                    fid = (exchange, _relative(store, f))
+                    fid = (exchange, relative(store, f))
                     if fid in self._done or fid in self._settled:
                         continue
                     files, size = files + 1, size + f.size
@@ -242,7 +229,7 @@ class Uploader:
             self._wake.set()
 
     def _upload(self, exchange: str, file: StoredFile, fid: FileId) -> None:
-        digest = _sha256(file.path)
+        digest = sha256_of(file.path)
         hexdigest = digest.hex()
         key = object_key(self.cfg.template, self.vin, exchange, file)
         if fid in self._intents or fid in self._tried:
@@ -336,9 +323,10 @@ class Uploader:
 
     # -- retention guard ----------------------------------------------------------------------
 
-    def _keep(self, exchange: str, file: StoredFile) -> bool:
+    def keep(self, exchange: str, file: StoredFile) -> bool:
+        """Whether retention must keep ``file`` of ``exchange`` (not uploaded, ``block``)."""
         store = self._stores.get(exchange)
-        if store is None or (exchange, _relative(store, file)) in self._done:
+        if store is None or (exchange, relative(store, file)) in self._done:
             return False
         if self.cfg.on_full == "drop_oldest":
             return False
@@ -346,11 +334,12 @@ class Uploader:
         self._blocked_log.hit(f"{exchange}: {file.path.name} and newer")
         return True
 
-    def _deleted(self, exchange: str, file: StoredFile) -> None:
+    def deleted(self, exchange: str, file: StoredFile) -> None:
+        """Retention deleted ``file``: lost, unless it was uploaded."""
         store = self._stores.get(exchange)
         if store is None:
             return
-        fid = (exchange, _relative(store, file))
+        fid = (exchange, relative(store, file))
         with self._lock:
             if fid in self._done or fid in self._settled:
                 return
@@ -395,15 +384,3 @@ class Uploader:
             self.ledger.set_status("last", self.stats())
         except Exception as exc:  # a closed or failing ledger must not end an upload thread
             log.warning("upload: cannot save the status to the ledger: %s", exc)
-
-
-def _relative(store: ParquetStore, file: StoredFile) -> str:
-    return file.path.relative_to(store.root).as_posix()
-
-
-def _sha256(path: Path) -> bytes:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_HASH_CHUNK):
-            h.update(chunk)
-    return h.digest()

@@ -32,9 +32,7 @@ def moto(tmp_path: Path) -> Iterator[MotoServer]:
 
 @pytest.fixture
 def bucket(moto: MotoServer) -> MotoServer:
-    s3_client(moto).create_bucket(
-        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
-    )
+    create_bucket(moto)
     return moto
 
 
@@ -59,11 +57,14 @@ def upload_config(server: MotoServer, **changes: object) -> UploadConfig:
 
 def create_bucket(server: MotoServer) -> None:
     s3_client(server).create_bucket(
-        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+        Bucket=BUCKET,
+        CreateBucketConfiguration={"LocationConstraint": REGION},  # type: ignore[typeddict-item]
     )
 
 
-def fill(store: ParquetStore, files: int, start: int = 0, table: str = "frames") -> list[StoredFile]:
+def fill(
+    store: ParquetStore, files: int, start: int = 0, table: str = "frames"
+) -> list[StoredFile]:
     """``files`` new files in ``store``, a minute apart, from minute ``start``."""
     out: list[StoredFile] = []
     for i in range(start, start + files):

@@ -124,7 +124,10 @@ def test_missing_bucket_named_once_then_drained(
 
 
 def test_wrong_credentials_named_once(
-    tmp_path: Path, credentials: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    credentials: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """moto enforces authentication once ``INITIAL_NO_AUTH_ACTION_COUNT`` requests are spent."""
     monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "0")

@@ -62,7 +62,7 @@ def test_block_keeps_every_file_until_uploaded(
         assert store.enforce_retention(lambda f: False) == []  # as the writer calls it
         assert store.file_count == 3 * LIMIT  # over its limit: nothing uploaded may go
         wait_until(lambda: numbers(up)[0] == 3 * LIMIT, what="the backlog counted")
-        pending, blocked, lost, _ = numbers(up)
+        _, blocked, lost, _ = numbers(up)
         assert blocked > 0 and lost == 0
         moto.start()
         create_bucket(moto)

@@ -26,7 +26,9 @@ from tests.support.s3 import MotoServer, s3_client
 def puts(server: MotoServer) -> list[str]:
     """The paths of the PUTs moto answered 200, from its access log."""
     lines = server.log_path.read_text().splitlines()
-    paths = [line.split('"')[1].split()[1] for line in lines if '"PUT /' in line and '" 200' in line]
+    paths = [
+        line.split('"')[1].split()[1] for line in lines if '"PUT /' in line and '" 200' in line
+    ]
     return [p for p in paths if p.startswith(f"/{BUCKET}/")]  # not the bucket's creation
 
 
@@ -47,7 +49,11 @@ def test_each_file_once_byte_equal(bucket: MotoServer, credentials: None, tmp_pa
     up.add_store("can", store)
     stats = run(up)
     assert stats["files"] == 15
-    assert stats["backlog"] == {"pending_files": 0, "pending_bytes": 0, "oldest_timestamp_seconds": 0}
+    assert stats["backlog"] == {
+        "pending_files": 0,
+        "pending_bytes": 0,
+        "oldest_timestamp_seconds": 0,
+    }
     local = local_digests(tmp_path / "store")
     assert len(local) == 15
     assert any("signals/message=EngineData/date=" in k for k in local)
@@ -60,7 +66,9 @@ def test_each_file_once_byte_equal(bucket: MotoServer, credentials: None, tmp_pa
     assert len(puts(bucket)) == 15
 
 
-def test_the_object_carries_its_checksum(bucket: MotoServer, credentials: None, tmp_path: Path) -> None:
+def test_the_object_carries_its_checksum(
+    bucket: MotoServer, credentials: None, tmp_path: Path
+) -> None:
     store = new_store(tmp_path / "store")
     [file] = fill(store, 1)
     up = Uploader(upload_config(bucket), VIN, tmp_path / "state")
@@ -129,7 +137,9 @@ def test_newest_first(bucket: MotoServer, credentials: None, tmp_path: Path) -> 
     run(up)
     cfg = upload_config(bucket)
     order = [p for p in puts(bucket)]
-    assert order == [f"/{BUCKET}/{object_key(cfg.template, VIN, 'can', f)}" for f in reversed(files)]
+    assert order == [
+        f"/{BUCKET}/{object_key(cfg.template, VIN, 'can', f)}" for f in reversed(files)
+    ]
 
 
 def test_max_bandwidth_is_honoured(bucket: MotoServer, credentials: None, tmp_path: Path) -> None:
