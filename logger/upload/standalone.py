@@ -57,9 +57,7 @@ def run_upload(cfg: Config, once: bool, stop: threading.Event, verify: bool = Fa
     uploader.start()
     try:
         if once:
-            done = uploader.wait_idle(
-                give_up=lambda: stop.is_set() or uploader.consecutive_failures >= ONCE_FAILURES
-            )
+            done = uploader.wait_idle(give_up=lambda: stop.is_set() or _failing(uploader))
             stats = uploader.stats()
             log.info("upload: %s", stats)
             return 0 if done else 1
@@ -99,3 +97,8 @@ def upload_status(cfg: Config) -> dict[str, object]:
         out["last_run"] = ledger.status().get("last")
         ledger.close()
     return out
+
+
+def _failing(uploader: Uploader) -> bool:
+    streak = uploader.stats()["consecutive_failures"]
+    return isinstance(streak, int) and streak >= ONCE_FAILURES

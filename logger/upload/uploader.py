@@ -85,9 +85,8 @@ class Uploader:
         self._last_error_kind = ""
         self._last_error_ns = 0
         self._last_success_ns = 0
-        self._backlog = (0, 0, 0)  # files, bytes, oldest first_ns
-
-    # -- wiring -------------------------------------------------------------------------------
+        self._backlog = (0, 0, 0)  # at the last scan: files, bytes, oldest first_ns
+        self._at_scan = (0, 0)  # files and bytes uploaded or lost at the last scan
 
     def guard(self, exchange: str) -> RetentionGuard:
         """The retention guard for the store of ``exchange``: asks :meth:`keep`, tells
@@ -155,27 +154,32 @@ class Uploader:
                 return False
         return True
 
-    @property
-    def consecutive_failures(self) -> int:
-        return self._streak
-
-    # -- the dispatcher -------------------------------------------------------------------------
-
     def _dispatch(self) -> None:
+        """Scan when a store changed or the queue ran dry (a scan is O(files stored)); hand out the
+        queue's head to free workers unless backing off."""
         assert self._pool is not None
+        queue: list[tuple[str, ParquetStore, StoredFile, FileId]] = []
+        seen: tuple[tuple[int, int], ...] | None = None
         while not self._stop.is_set():
-            pending = self._scan()
+            with self._lock:
+                stores = list(self._stores.values())
+            totals = tuple((s.file_count, s.total_bytes) for s in stores)
+            if totals != seen or not queue:
+                queue, seen = self._scan(), totals
             wait_s = POLL_S
             with self._lock:
                 free = self.cfg.concurrency - len(self._inflight)
                 delay = self._retry_at - time.monotonic()
                 if delay > 0:
                     wait_s = min(delay, POLL_S)
-                    pending = []
-                for exchange, store, file, fid in pending[: max(free, 0)]:
+                while free > 0 and queue and delay <= 0:
+                    exchange, store, file, fid = queue.pop(0)
+                    if fid in self._done or fid in self._settled or fid in self._inflight:
+                        continue
                     self._inflight.add(fid)
                     self._pool.submit(self._work, exchange, store, file, fid)
-                idle = not pending and not self._inflight and delay <= 0
+                    free -= 1
+                idle = not queue and not self._inflight and delay <= 0
             if idle:
                 self._idle.set()
             else:
@@ -201,11 +205,12 @@ class Uploader:
                     if fid not in self._inflight:
                         found.append((exchange, store, f, fid))
                 page = store.oldest_files(page[-1].key)
-        self._backlog = (files, size, oldest)
+        with self._lock:
+            c = self._c
+            self._backlog = (files, size, oldest)
+            self._at_scan = (c["files"] + c["lost_files"], c["bytes"] + c["lost_bytes"])
         found.sort(key=lambda item: item[2].key, reverse=self.cfg.order == "newest")
         return found
-
-    # -- one file --------------------------------------------------------------------------------
 
     def _work(self, exchange: str, store: ParquetStore, file: StoredFile, fid: FileId) -> None:
         try:
@@ -246,7 +251,7 @@ class Uploader:
             self.ledger.intend(*fid, key, hexdigest)
             self._intents.add(fid)
         self._tried.add(fid)
-        with self._body(file.path) as body:
+        with _open(file.path, self._throttle) as body:
             self._count("attempts")
             meta = {"vin": self.vin, "exchange": exchange, "table": file.table}
             self.target.put(key, body, file.size, digest, meta)
@@ -255,9 +260,6 @@ class Uploader:
         if remote is None or not remote.matches(file.size, hexdigest):
             raise UploadError("server", f"{key}: the object does not match after the PUT")
         self._record(fid, key, file.size, hexdigest)
-
-    def _body(self, path: Path) -> IO[bytes]:
-        return ThrottledFile(path, self._throttle) if self._throttle else path.open("rb")
 
     def _record(self, fid: FileId, key: str, size: int, sha256: str) -> None:
         self.ledger.done(*fid, key, size, sha256)
@@ -321,8 +323,6 @@ class Uploader:
         with self._lock:
             self._c[name] += 1
 
-    # -- retention guard ----------------------------------------------------------------------
-
     def keep(self, exchange: str, file: StoredFile) -> bool:
         """Whether retention must keep ``file`` of ``exchange`` (not uploaded, ``block``)."""
         store = self._stores.get(exchange)
@@ -349,13 +349,15 @@ class Uploader:
         self.ledger.lose(*fid, file.size, "retention")
         self._lost_log.hit(f"on_full = drop_oldest: {exchange} {file.path.name}")
 
-    # -- counters ------------------------------------------------------------------------------
-
     def stats(self) -> dict[str, object]:
-        files, size, oldest = self._backlog
         with self._lock:
             c = dict(self._c)
             failures = dict(self._failures)
+            files, size, oldest = self._backlog
+            files -= c["files"] + c["lost_files"] - self._at_scan[0]  # gone since the scan
+            size -= c["bytes"] + c["lost_bytes"] - self._at_scan[1]
+            if files <= 0:
+                files = size = oldest = 0
         return {
             "backlog": {
                 "pending_files": files,
@@ -384,3 +386,7 @@ class Uploader:
             self.ledger.set_status("last", self.stats())
         except Exception as exc:  # a closed or failing ledger must not end an upload thread
             log.warning("upload: cannot save the status to the ledger: %s", exc)
+
+
+def _open(path: Path, throttle: Throttle | None) -> IO[bytes]:
+    return ThrottledFile(path, throttle) if throttle else path.open("rb")
