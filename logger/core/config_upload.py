@@ -72,7 +72,7 @@ class UploadConfig:
     order: Order = "oldest"
     on_full: OnFull = "block"
     state_dir: Path | None = None  # default: <parquet.dir>/.upload
-    concurrency: int = 4
+    concurrency: int = 8
     timeout_s: float = 30.0
     retry_max_s: float = 60.0
 
