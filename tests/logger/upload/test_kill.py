@@ -29,13 +29,20 @@ RUNS = 10
 FILES = 60
 
 
-def config_file(tmp_path: Path, server: MotoServer, extra: str = "") -> Path:
+def config_file(
+    tmp_path: Path,
+    server: MotoServer,
+    extra: str = "",
+    head: str = "",
+    exchange: str = '[[exchange]]\nname = "can"\ntopic = "x/#"\n',
+) -> Path:
     path = tmp_path / "upload.toml"
     path.write_text(
         f'vin = "{VIN}"\n'
-        f'[parquet]\ndir = "{tmp_path / "store"}"\n'
-        '[[exchange]]\nname = "can"\ntopic = "x/#"\n'
-        f'[upload]\nendpoint = "{server.endpoint}"\nbucket = "{BUCKET}"\nregion = "{REGION}"\n'
+        + head
+        + f'[parquet]\ndir = "{tmp_path / "store"}"\n'
+        + exchange
+        + f'[upload]\nendpoint = "{server.endpoint}"\nbucket = "{BUCKET}"\nregion = "{REGION}"\n'
         f'access_key_env = "{KEY_ENV}"\nsecret_key_env = "{SECRET_ENV}"\nretry_max = "0.5s"\n'
         + extra
     )

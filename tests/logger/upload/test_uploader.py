@@ -7,6 +7,10 @@ import hashlib
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
+import pytest
+
+from logger.core.config import EncryptionConfig
 from logger.upload.keys import object_key
 from logger.upload.ledger import Ledger
 from logger.upload.uploader import Uploader
@@ -21,6 +25,7 @@ from tests.logger.upload.conftest import (
     upload_config,
 )
 from tests.support.s3 import MotoServer, s3_client
+from tests.support.store import make_store
 
 
 def puts(server: MotoServer) -> list[str]:
@@ -171,3 +176,22 @@ def test_reverify_uploads_again_what_the_bucket_lost(
     assert again.reverify() == 1
     assert run(again)["files"] == 1
     assert downloaded(bucket, tmp_path / "got") == local_digests(tmp_path / "store")
+
+
+def test_an_encrypted_file_stays_encrypted(
+    bucket: MotoServer, credentials: None, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "store.key"
+    key_file.write_bytes(bytes(range(32)))
+    store = make_store(
+        tmp_path / "store", "can", encryption=EncryptionConfig(key_id="k1", key_file=key_file)
+    )
+    fill(store, 2)
+    up = Uploader(upload_config(bucket), VIN, tmp_path / "state")
+    up.add_store("can", store)
+    run(up)
+    got = tmp_path / "got"
+    assert downloaded(bucket, got) == local_digests(tmp_path / "store")
+    for path in got.rglob("*.parquet"):
+        with pytest.raises(OSError):  # no key: pyarrow cannot read it
+            pq.read_table(path)
