@@ -200,9 +200,10 @@ class S3Target:
 
     def put(
         self, key: str, body: IO[bytes], size: int, sha256: bytes, meta: Mapping[str, str]
-    ) -> None:
-        """Store ``body`` under ``key``; the endpoint checks it against ``sha256`` (a digest)."""
-        self._call(
+    ) -> str:
+        """Store ``body`` under ``key``; the endpoint checks it against ``sha256`` (a digest).
+        Returns the object's ETag (unquoted)."""
+        answer = self._call(
             self.client.put_object,
             Bucket=self.cfg.bucket,
             Key=key,
@@ -212,3 +213,4 @@ class S3Target:
             ChecksumSHA256=base64.b64encode(sha256).decode(),
             Metadata={SHA256_META: sha256.hex(), **meta},
         )
+        return str(answer.get("ETag", "")).strip('"')

@@ -9,7 +9,7 @@ from typing import Protocol
 from logger.store.layout import StoredFile
 from logger.store.store import ParquetStore
 
-__all__ = ["ExchangeGuard", "FileId", "relative", "sha256_of"]
+__all__ = ["ExchangeGuard", "FileId", "digests_of", "relative"]
 
 _HASH_CHUNK = 1 << 20
 FileId = tuple[str, str]  # (exchange, path under the exchange's directory)
@@ -39,9 +39,11 @@ def relative(store: ParquetStore, file: StoredFile) -> str:
     return file.path.relative_to(store.root).as_posix()
 
 
-def sha256_of(path: Path) -> bytes:
-    h = hashlib.sha256()
+def digests_of(path: Path) -> tuple[bytes, str]:
+    """The file's SHA-256 (bytes) and MD5 (hex: what S3 gives as a single PUT's ETag), one read."""
+    sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
     with path.open("rb") as f:
         while chunk := f.read(_HASH_CHUNK):
-            h.update(chunk)
-    return h.digest()
+            sha.update(chunk)
+            md5.update(chunk)
+    return sha.digest(), md5.hexdigest()

@@ -1,4 +1,6 @@
-"""The durable upload ledger: SQLite (WAL, ``synchronous = FULL``) in the upload's state directory.
+"""The durable upload ledger: SQLite (WAL, ``synchronous = NORMAL``: every commit survives the
+process being killed; a power cut may forget the last commits, which costs at most a second PUT
+of the same bytes to the same key, never a lost file or a second object) in the state directory.
 
 - ``uploaded``: a file counts as uploaded once its object was verified (size and SHA-256): key,
   size, SHA-256, when.
@@ -63,7 +65,7 @@ class Ledger:
             state_dir.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
 

@@ -3,8 +3,9 @@
 One dispatcher thread scans the stores' indexes for files not in the ledger and hands up to
 ``concurrency`` of them to workers, oldest (or newest) first. A worker uploads one file under a
 lease (retention cannot delete it meanwhile): SHA-256 of the file, an intent in the ledger, a PUT
-with the checksum (which the endpoint checks) and the hex digest in ``x-amz-meta-sha256``, a HEAD
-that must show the same size and digest, then the ledger's ``uploaded`` row. A file with an intent
+with the checksum (which AWS S3 checks) and the hex digest in ``x-amz-meta-sha256``; the PUT's
+ETag must be the file's MD5 (what S3 gives for a single PUT without SSE-KMS), else a HEAD must
+show the same size and digest; then the ledger's ``uploaded`` row. A file with an intent
 left by a process that died, or whose attempt failed, is first looked up (HEAD): if the object is
 there with its digest it counts as uploaded without a second PUT.
 
@@ -32,7 +33,7 @@ from logger.core.config_upload import UploadConfig
 from logger.store.layout import StoredFile
 from logger.store.store import ParquetStore, RetentionGuard
 from logger.upload.client import KINDS, Backoff, S3Target, UploadError
-from logger.upload.files import ExchangeGuard, FileId, relative, sha256_of
+from logger.upload.files import ExchangeGuard, FileId, digests_of, relative
 from logger.upload.keys import object_key
 from logger.upload.ledger import Ledger
 from logger.upload.throttle import Throttle, ThrottledFile
@@ -234,7 +235,7 @@ class Uploader:
             self._wake.set()
 
     def _upload(self, exchange: str, file: StoredFile, fid: FileId) -> None:
-        digest = sha256_of(file.path)
+        digest, md5 = digests_of(file.path)
         hexdigest = digest.hex()
         key = object_key(self.cfg.template, self.vin, exchange, file)
         if fid in self._intents or fid in self._tried:
@@ -254,11 +255,12 @@ class Uploader:
         with _open(file.path, self._throttle) as body:
             self._count("attempts")
             meta = {"vin": self.vin, "exchange": exchange, "table": file.table}
-            self.target.put(key, body, file.size, digest, meta)
-        self._count("attempts")
-        remote = self.target.head(key)
-        if remote is None or not remote.matches(file.size, hexdigest):
-            raise UploadError("server", f"{key}: the object does not match after the PUT")
+            etag = self.target.put(key, body, file.size, digest, meta)
+        if etag != md5:  # the MD5 of what the endpoint stored proves it (not so with SSE-KMS)
+            self._count("attempts")
+            remote = self.target.head(key)
+            if remote is None or not remote.matches(file.size, hexdigest):
+                raise UploadError("server", f"{key}: the object does not match after the PUT")
         self._record(fid, key, file.size, hexdigest)
 
     def _record(self, fid: FileId, key: str, size: int, sha256: str) -> None:

@@ -195,3 +195,19 @@ def test_an_encrypted_file_stays_encrypted(
     for path in got.rglob("*.parquet"):
         with pytest.raises(OSError):  # no key: pyarrow cannot read it
             pq.read_table(path)
+
+
+def test_without_an_md5_etag_a_head_verifies(
+    bucket: MotoServer, credentials: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An endpoint whose ETag is not the MD5 (SSE-KMS, some S3-compatible stores): the object is
+    looked up and its size and SHA-256 must match."""
+    store = new_store(tmp_path / "store")
+    fill(store, 3)
+    up = Uploader(upload_config(bucket), VIN, tmp_path / "state")
+    put = up.target.put
+    monkeypatch.setattr(up.target, "put", lambda *a, **k: put(*a, **k) and "not-an-md5")
+    up.add_store("can", store)
+    stats = run(up)
+    assert (stats["files"], stats["attempts"]) == (3, 6)  # a PUT and a HEAD each
+    assert downloaded(bucket, tmp_path / "got") == local_digests(tmp_path / "store")
