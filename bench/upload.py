@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -44,7 +43,7 @@ FLUSH_S = 1.0
 TARGET_VS_AWS = 0.8
 TARGET_CAPTURE = 0.9
 VIN = "BENCH000000000001"
-CAPPED = 250_000  # bytes/s: 8x the data rate of the simulated vehicle's CANP files
+CAPPED = 250_000  # bytes/s: about 40x the rate the simulated vehicle's CANP files are written
 
 
 def _cpu_s(pid: int) -> float:
@@ -160,18 +159,10 @@ def _capture(report: Report, tmp: Path, server: MotoServer, traffic: Traffic) ->
         bucket = f"during{len(t.rows)}"
         _bucket(server, bucket)
         up = _uploader(server, bucket, tmp / f"state-{bucket}", tmp / "store", **kw)
-        drained = threading.Event()
-
-        def drain(up: Uploader = up, drained: threading.Event = drained) -> None:
-            _drain(up)
-            drained.set()
-
-        thread = threading.Thread(target=drain, daemon=True)
-        thread.start()
+        up.start()
         during = live_parquet(traffic, tmp / f"capture-{bucket}", FLUSH_S).seconds
-        throughout = not drained.is_set()
-        up._stop.set()  # the capture is measured: the rest of the backlog is not needed
-        thread.join()
+        throughout = not up.wait_idle(0)
+        up.stop()  # the capture is measured: the rest of the backlog is not needed
         t.add(
             name + ("" if throughout else " (upload ended first)"),
             during,
