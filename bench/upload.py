@@ -143,30 +143,31 @@ def run(quick: bool, *, profile: bool = False, keep: bool = False) -> Report:
 
 
 def _capture(report: Report, tmp: Path, server: MotoServer, traffic: Traffic) -> None:
-    """The live path alone, then while the uploader drains the first store (to fresh buckets):
-    as configured by default, and capped at :data:`CAPPED` bytes/s as a vehicle would."""
+    """The live path alone (first and last: the faster counts), and while the uploader drains the
+    first store (to fresh buckets): as configured by default, and capped at :data:`CAPPED`."""
     t = report.table(
         "capture (live path: encode + durable write)", "while", "seconds", "frames/s", "vs alone"
     )
-    alone = live_parquet(traffic, tmp / "capture-alone", FLUSH_S).seconds
-    t.add("nothing else", alone, len(traffic) / alone, 1.0)
+    first = live_parquet(traffic, tmp / "capture-alone", FLUSH_S).seconds
     assert server._proc is not None  # a remote endpoint takes no CPU here: moto yields to capture
     os.setpriority(os.PRIO_PROCESS, server._proc.pid, 19)
+    runs: list[tuple[str, float]] = []
     for name, kw in (
         ("uploading, default [upload]", {}),
         (f"uploading, max_bandwidth {CAPPED // 1000} kB/s", {"max_bandwidth": CAPPED}),
     ):
-        bucket = f"during{len(t.rows)}"
+        bucket = f"during{len(runs)}"
         _bucket(server, bucket)
         up = _uploader(server, bucket, tmp / f"state-{bucket}", tmp / "store", **kw)
         up.start()
         during = live_parquet(traffic, tmp / f"capture-{bucket}", FLUSH_S).seconds
         throughout = not up.wait_idle(0)
         up.stop()  # the capture is measured: the rest of the backlog is not needed
-        t.add(
-            name + ("" if throughout else " (upload ended first)"),
-            during,
-            len(traffic) / during,
-            alone / during,
-        )
+        runs.append((name + ("" if throughout else " (upload ended first)"), during))
+    last = live_parquet(traffic, tmp / "capture-alone-again", FLUSH_S).seconds
+    alone = min(first, last)  # the faster of the two: the ratios are not flattered
+    t.add("nothing else (first run)", first, len(traffic) / first, alone / first)
+    for name, during in runs:
+        t.add(name, during, len(traffic) / during, alone / during)
         report.target(f"capture while {name} / alone", alone / during, ">=", TARGET_CAPTURE, "x")
+    t.add("nothing else (last run)", last, len(traffic) / last, alone / last)

@@ -55,9 +55,9 @@ def _format(status: dict[str, object]) -> str:
             f"{name}: {b['pending_files']} of {b['stored_files']} stored file(s) not uploaded "
             f"({b['pending_bytes']} bytes)" + (f", oldest from {oldest} ns" if oldest else "")
         )
-    for key in ("uploaded", "lost"):
+    for key, what in (("uploaded", "uploaded, still stored"), ("lost", "lost (never uploaded)")):
         if isinstance(value := status.get(key), dict):
-            lines.append(f"{key}: {value['files']} file(s), {value['bytes']} bytes")
+            lines.append(f"{what}: {value['files']} file(s), {value['bytes']} bytes")
     if "conflicts" in status:
         lines.append(f"conflicts (key holds other bytes): {status['conflicts']}")
     last = status.get("last_run")

@@ -3,7 +3,7 @@ process being killed; a power cut may forget the last commits, which costs at mo
 of the same bytes to the same key, never a lost file or a second object) in the state directory.
 
 - ``uploaded``: a file counts as uploaded once its object was verified (size and SHA-256): key,
-  size, SHA-256, when.
+  size, SHA-256, when; the row goes when retention deletes the file.
 - ``intents``: written before a PUT, removed with the ``uploaded`` row. A file with an intent may
   already be in the bucket (the process died after the PUT): it is checked (HEAD) before any PUT.
 - ``lost``: files retention deleted (``on_full = "drop_oldest"``) or that vanished before they

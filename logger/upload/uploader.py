@@ -337,13 +337,18 @@ class Uploader:
         return True
 
     def deleted(self, exchange: str, file: StoredFile) -> None:
-        """Retention deleted ``file``: lost, unless it was uploaded."""
+        """Retention deleted ``file``: lost, unless it was uploaded (then the ledger forgets it, so
+        that it holds no more rows than the store holds files)."""
         store = self._stores.get(exchange)
         if store is None:
             return
         fid = (exchange, relative(store, file))
         with self._lock:
-            if fid in self._done or fid in self._settled:
+            uploaded = fid in self._done
+            self._done.discard(fid)
+            if uploaded or fid in self._settled:
+                if uploaded:
+                    self.ledger.forget(*fid)
                 return
             self._settled.add(fid)
             self._c["lost_files"] += 1

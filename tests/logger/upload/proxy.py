@@ -11,11 +11,13 @@ import time
 from tests.support.ports import LOOPBACK
 
 _CHUNK = 65536
+_ERRORS = {"503": ("SlowDown", "Slow Down"), "500": ("InternalError", "Internal Error")}
 
 
 class Proxy:
     """``127.0.0.1:port`` → ``upstream``; ``mode`` is ``"pass"``, ``"drop"`` (accept, then close at
-    once) or ``"delay"`` (each chunk ``delay_s`` late)."""
+    once), ``"delay"`` (each chunk ``delay_s`` late), or an HTTP status (``"503"``: S3's SlowDown,
+    ``"500"``: InternalError) answered to every request without passing it on."""
 
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
@@ -57,6 +59,9 @@ class Proxy:
             if self.mode == "drop":
                 client.close()
                 continue
+            if self.mode in _ERRORS:
+                threading.Thread(target=self._refuse, args=(client, self.mode), daemon=True).start()
+                continue
             try:
                 upstream = socket.create_connection((LOOPBACK, self.upstream_port), timeout=5)
             except OSError:
@@ -66,6 +71,42 @@ class Proxy:
                 self._live.update((client, upstream))
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _refuse(self, client: socket.socket, status: str) -> None:
+        """Read each request whole, answer it with the error ``status``; until the peer closes."""
+        code, reason = _ERRORS[status]
+        body = f"<Error><Code>{code}</Code><Message>{reason}</Message></Error>".encode()
+        answer = (
+            f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/xml\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        buffer = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    data = client.recv(_CHUNK)
+                    if not data:
+                        return
+                    buffer += data
+                head, buffer = buffer.split(b"\r\n\r\n", 1)
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value.strip())
+                while len(buffer) < length:
+                    data = client.recv(_CHUNK)
+                    if not data:
+                        return
+                    buffer += data
+                buffer = buffer[length:]
+                client.sendall(answer)
+                if self.mode != status:  # the next request on a connection of the new mode
+                    return
+        except OSError:
+            pass
+        finally:
+            client.close()
 
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:

@@ -148,3 +148,25 @@ def test_wrong_credentials_named_once(
         assert stats["files"] == 0
         backlog = stats["backlog"]
         assert isinstance(backlog, dict) and backlog["pending_files"] == 3
+
+
+def test_5xx_and_throttling_counted_then_drained(
+    bucket: MotoServer, credentials: None, tmp_path: Path
+) -> None:
+    proxy = Proxy(bucket.port)
+    try:
+        store = new_store(tmp_path / "store")
+        fill(store, 10)
+        up = Uploader(upload_config(bucket, endpoint=proxy.endpoint), VIN, tmp_path / "state")
+        up.add_store("can", store)
+        proxy.mode = "503"
+        up.start()
+        wait_until(lambda: failures(up)["throttled"] >= 2, what="SlowDown counted as throttled")
+        proxy.mode = "500"
+        wait_until(lambda: failures(up)["server"] >= 2, what="500 counted as a server error")
+        assert uploaded(up) == 0
+        proxy.mode = "pass"
+        assert finish(up)["files"] == 10
+    finally:
+        proxy.close()
+    assert downloaded(bucket, tmp_path / "got") == local_digests(tmp_path / "store")

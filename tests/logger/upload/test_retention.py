@@ -74,6 +74,7 @@ def test_block_keeps_every_file_until_uploaded(
         assert store.file_count == LIMIT
     finally:
         up.stop()
+    assert Ledger(tmp_path / "state").totals().uploaded_files == LIMIT  # rows of deleted files go
 
 
 def test_drop_oldest_counts_what_was_never_uploaded(
