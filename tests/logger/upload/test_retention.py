@@ -86,7 +86,9 @@ def test_drop_oldest_counts_what_was_never_uploaded(
     try:
         files = fill(store, 3 * LIMIT)
         deleted = store.enforce_retention(lambda f: False)
-        assert deleted == files[: 2 * LIMIT]  # the oldest, leased ones excepted (none here)
+        # the oldest, except those leased by an upload attempt under way (it fails: offline)
+        assert len(deleted) == 2 * LIMIT
+        assert set(deleted) <= set(files[: 2 * LIMIT + up.cfg.concurrency])
         _, blocked, lost, lost_bytes = numbers(up)
         assert (blocked, lost) == (0, 2 * LIMIT)
         assert lost_bytes == sum(f.size for f in deleted)
