@@ -5,6 +5,8 @@ bucket exactly once, byte-equal, and no key was PUT twice."""
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -13,9 +15,20 @@ from tests.logger.upload.test_kill import config_file, put_counts
 from tests.support.mqtt_clients import BrokerAddress, numbered, publish
 from tests.support.ports import free_port
 from tests.support.s3 import MotoServer
-from tests.support.service import WAIT_S, ServiceProcess, run_cli, wait_until
+from tests.support.service import WAIT_S, ServiceProcess, run_cli
 
 RUNS = 10
+BATCHES = 100
+
+
+def within(seconds: float, predicate: Callable[[], bool]) -> bool:
+    """Whether ``predicate`` turns true within ``seconds`` (polled every 5 ms)."""
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
 
 
 def uploads_reached(server: MotoServer, proc: ServiceProcess, target: int) -> bool:
@@ -42,10 +55,13 @@ def test_kill_9_of_the_service_loses_and_doubles_nothing(
         proc = ServiceProcess(cfg)
         try:
             assert proc.subscribed.wait(WAIT_S), "".join(proc.log)
-            before = sum(put_counts(bucket).values())
-            for i in range(3):
-                publish(address, "test/v/telemetry", numbered(100, f"r{run}b{i}-"), qos=1)
-            wait_until(partial(uploads_reached, bucket, proc, before + rng.randint(1, 3)))
+            target = sum(put_counts(bucket).values()) + rng.randint(1, 3)
+            for batch in range(BATCHES):  # publish until the target's PUT landed: files to upload
+                publish(address, "test/v/telemetry", numbered(100, f"r{run}b{batch}-"), qos=1)
+                if within(1.0, partial(uploads_reached, bucket, proc, target)):
+                    break
+            else:
+                raise AssertionError(f"run {run}: no PUT reached {target}")
         finally:
             proc.kill()
     done = run_cli("upload", "-c", str(cfg), "--once")
