@@ -1,6 +1,6 @@
-"""``python -m bench [capture|query|gateway|exchange|storage|decode|signals|lake|vcan|web|web_page|all] [--quick]``:
+"""``python -m bench [capture|query|gateway|exchange|storage|decode|signals|lake|vcan|web|web_page|upload|all] [--quick]``:
 run the benchmarks, print and save results (``vcan`` needs SocketCAN: run it through
-``python -m hw.testbed.vm``; ``all`` leaves out vcan, web and web_page)."""
+``python -m hw.testbed.vm``; ``all`` leaves out vcan, web, web_page and upload)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ log = logging.getLogger("bench")
 #: Benchmarks in the order ``all`` runs them; each is ``bench.<name>.run(quick, profile=, keep=)``.
 SUITES = ("capture", "query", "gateway", "exchange", "storage", "decode", "signals", "lake")
 #: Benchmarks run only by name.
-EXTRA = ("vcan", "web", "web_page")
+EXTRA = ("vcan", "web", "web_page", "upload")
 
 
 def build_parser() -> argparse.ArgumentParser:

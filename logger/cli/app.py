@@ -25,6 +25,7 @@ MODULES: dict[str, str] = {
     "catalog": "logger.cli.catalog",
     "signals": "logger.cli.signals",
     "lake": "logger.cli.lake",
+    "upload": "logger.cli.upload",
 }
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from logger.core.address import parse_url
+from logger.core.config_upload import UploadConfig
 from logger.core.errors import ConfigError
 
 DEFAULT_VIN = "SDVLOG0000DEMO001"
@@ -336,6 +337,7 @@ class Config:
     query: QueryConfig = QueryConfig()
     limits: LimitsConfig = LimitsConfig()
     http: HttpConfig | None = None
+    upload: UploadConfig | None = None
     source: Path | None = None
 
     def __post_init__(self) -> None:
@@ -343,6 +345,8 @@ class Config:
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ConfigError("exchange.name", f"duplicate exchange names {sorted(dup)}")
+        if self.upload is not None:
+            self.upload.check_exchanges(len(self.exchanges))
 
     def exchange(self, name: str) -> ExchangeConfig:
         for ex in self.exchanges:

@@ -304,6 +304,11 @@ def build_config(data: Mapping[str, Any], source: Path | None) -> Config:
     q.finish()
     limits = _limits(root.sub("limits"))
     http = _http(root.sub("http")) if "http" in data else None
+    upload = None
+    if "upload" in data:
+        from logger.core.config_parse_upload import parse_upload  # noqa: PLC0415 - uses Section
+
+        upload = parse_upload(root.sub("upload"))
     root.finish()
     return Config(
         vin=vin,
@@ -315,5 +320,6 @@ def build_config(data: Mapping[str, Any], source: Path | None) -> Config:
         query=query,
         limits=limits,
         http=http,
+        upload=upload,
         source=source,
     )

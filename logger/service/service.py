@@ -26,9 +26,10 @@ from logger.streams.plugin import StreamPlugin
 from logger.streams.registry import PluginRegistry
 
 if TYPE_CHECKING:  # imported only when configured: the gateway (python-can, cantools) for
-    # buses, the embedded broker (amqtt) for broker.url = "embedded"
+    # buses, the embedded broker (amqtt) for broker.url = "embedded", boto3 for [upload]
     from logger.gateway.gateway import Gateway
     from logger.mqtt.broker import EmbeddedBroker
+    from logger.upload.uploader import Uploader
     from logger.web.server import HttpServer
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class Service:
         self.gateway: Gateway | None = None
         self.exchanges: dict[str, Exchange] = {}
         self.http: HttpServer | None = None
+        self.uploader: Uploader | None = None
         self.queries = QueryService({})
         self.channel = ChannelServer(cfg.query.url, self.queries, max_clients=cfg.query.max_clients)
         self.stopped = threading.Event()
@@ -101,6 +103,13 @@ class Service:
 
             token = read_token(self.cfg.http, self.cfg.source)
             check_tls(self.cfg.http, self.cfg.source)
+        if self.cfg.upload is not None:  # its credentials are checked here, before anything starts
+            from logger.upload.standalone import state_dir  # noqa: PLC0415 - boto3
+            from logger.upload.uploader import Uploader  # noqa: PLC0415
+
+            self.uploader = Uploader(
+                self.cfg.upload, self.cfg.vin, state_dir(self.cfg), self.cfg.source
+            )
         self._started = True
         try:
             self.channel.start()
@@ -111,6 +120,8 @@ class Service:
                 self.broker.start()
             for ex_cfg in self.cfg.exchanges:
                 self._start_exchange(ex_cfg, plugins[ex_cfg.name])
+            if self.uploader is not None:
+                self.uploader.start()
             if self.cfg.buses:
                 from logger.gateway.gateway import Gateway  # noqa: PLC0415 - python-can, cantools: heavy
 
@@ -133,8 +144,12 @@ class Service:
         )
 
     def _start_exchange(self, ex_cfg: ExchangeConfig, plugin: StreamPlugin) -> None:
-        store = ParquetStore(self.cfg.parquet, ex_cfg.name, file_metadata(self.cfg, ex_cfg, plugin))
+        guard = None if self.uploader is None else self.uploader.guard(ex_cfg.name)
+        metadata = file_metadata(self.cfg, ex_cfg, plugin)
+        store = ParquetStore(self.cfg.parquet, ex_cfg.name, metadata, guard)
         report = store.recover()
+        if self.uploader is not None:
+            self.uploader.add_store(ex_cfg.name, store)
         store.keep_databases(plugin.databases())
         log.info("%s: store recovered: %s", ex_cfg.name, report)
         client_id = f"sdvlog-{self.cfg.vin}-{ex_cfg.name}"
@@ -159,6 +174,9 @@ class Service:
             except SdvLoggerError as exc:
                 log.error("%s: stop failed: %s", exchange.name, exc)
             log.info("%s: final counters %s", exchange.name, exchange.stats())
+        if self.uploader is not None:
+            self.uploader.stop()  # after the exchanges: their last files wait for the next start
+            log.info("upload: final counters %s", self.uploader.stats())
         self.channel.stop()
         log.info("query channel: final counters %s", self.channel.stats().as_dict())
         if self.broker is not None:
@@ -182,4 +200,6 @@ class Service:
         out["channel"] = self.channel.stats().as_dict()
         if self.http is not None:
             out["http"] = self.http.stats()
+        if self.uploader is not None:
+            out["upload"] = self.uploader.stats()
         return out

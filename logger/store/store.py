@@ -9,6 +9,9 @@ Typical use::
     with store.lease(store.files("frames", t0, t1)) as held:
         tables = [store.read(f, "ts", t0, t1) for f in held]
     store.enforce_retention(lambda f: f in still_needed)   # never deletes a protected file
+
+A :class:`RetentionGuard` given to the store (the uploader's, e.g.) is asked about every file
+retention would delete, and told of every file it deleted: the store knows nothing of why.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 
@@ -41,11 +44,20 @@ from logger.store.recovery import (
 from logger.store.writer import FileWriter
 
 log = logging.getLogger(__name__)
-__all__ = ["ParquetStore", "RecoveryReport", "stored_exchanges"]
+__all__ = ["ParquetStore", "RecoveryReport", "RetentionGuard", "stored_exchanges"]
 
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
 _RETENTION_STEP = 256
+
+
+class RetentionGuard(Protocol):
+    """Who else decides about retention: ``keep`` vetoes deleting a file, ``deleted`` hears of each
+    file retention deleted. Called from the writer's thread, so both must be quick."""
+
+    def keep(self, file: StoredFile) -> bool: ...
+
+    def deleted(self, file: StoredFile) -> None: ...
 
 
 class ParquetStore:
@@ -57,8 +69,15 @@ class ParquetStore:
     ``sdvlog.time_column``.
     """
 
-    def __init__(self, cfg: ParquetConfig, exchange: str, base_metadata: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        cfg: ParquetConfig,
+        exchange: str,
+        base_metadata: Mapping[str, str],
+        guard: RetentionGuard | None = None,
+    ) -> None:
         self.cfg = cfg
+        self.guard = guard
         self.exchange = exchange
         self.root = Path(cfg.dir) / exchange
         crypto = StoreCrypto.from_config(cfg.encryption) if cfg.encryption else None
@@ -143,6 +162,13 @@ class ParquetStore:
     def tables(self) -> list[str]:
         return self._index.tables()
 
+    def oldest_files(
+        self, after: tuple[int, int] | None = None, limit: int = _RETENTION_STEP
+    ) -> list[StoredFile]:
+        """Up to ``limit`` files across tables, oldest first (by ``(first_ns, seq)``), after the
+        key ``after``: page through every file with ``after = page[-1].key``."""
+        return self._index.oldest(after, limit)
+
     def newest_files(self, n: int) -> list[StoredFile]:
         """The ``n`` most recently written files (highest seq) across tables, newest first."""
         return self._index.newest(n)
@@ -196,9 +222,10 @@ class ParquetStore:
     def enforce_retention(self, protected: Callable[[StoredFile], bool]) -> list[StoredFile]:
         """Delete the oldest files until within ``file_count`` and ``file_size``.
 
-        Never deletes a file for which ``protected`` is true or which is leased. Returns the
-        deleted files, oldest first.
+        Never deletes a file for which ``protected`` (or the store's guard's ``keep``) is true or
+        which is leased. Returns the deleted files, oldest first.
         """
+        guard = self.guard
         deleted: list[StoredFile] = []
         with self._retention_lock:
             count, total = self._index.totals()
@@ -220,9 +247,13 @@ class ParquetStore:
                     cursor = file.key
                     if count <= self.cfg.file_count and total <= self.cfg.file_size:
                         break
-                    if protected(file) or not self._index.remove(file, unless_leased=True):
+                    if protected(file) or (guard is not None and guard.keep(file)):
+                        continue
+                    if not self._index.remove(file, unless_leased=True):
                         continue
                     self._delete(file)
+                    if guard is not None:
+                        guard.deleted(file)
                     deleted.append(file)
                     count, total = count - 1, total - file.size
             else:

@@ -2,8 +2,8 @@
 
 Every number in ``Service.stats()`` becomes a sample named ``sdvlog_<path>`` in snake case; an
 exchange's counters carry an ``exchange`` label, a bus's a ``bus`` label, and a mapping of reasons
-(drops by reason, quarantined by reason) a ``reason`` label. Counters that only grow end in
-``_total`` and are typed ``counter``; the rest are gauges.
+(drops by reason, quarantined by reason, upload failures by kind) a ``reason`` label. Counters
+that only grow end in ``_total`` and are typed ``counter``; the rest are gauges.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ _COUNTERS = frozenset(
         "redelivered", "capture_errors", "quarantined", "answered", "abandoned", "refused",
         "frames", "published", "lost", "rejected", "read_errors", "reopens", "gaps",
         "kernel_dropped", "records", "undecodable",
+        "already_present", "attempts", "failures", "retention_blocked", "conflicts",
     }
 )  # fmt: skip
 _NAME = re.compile(r"[^a-zA-Z0-9_]")
@@ -41,7 +42,7 @@ def _samples(
         yield path, labels, float(value)
     elif isinstance(value, Mapping):
         label = _LABEL_KEYS.get(path[-1]) if path else None
-        reasons = path and path[-1] in ("dropped", "quarantined", "flushed_batches")
+        reasons = path and path[-1] in ("dropped", "quarantined", "flushed_batches", "failures")
         for key, inner in value.items():
             if label is not None:
                 yield from _samples(inner, path[:-1], {**labels, label: str(key)})
