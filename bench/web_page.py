@@ -36,7 +36,7 @@ def measure(directory: Path, runs: int) -> dict[str, list[float]]:
         browser = pw.chromium.launch(executable_path=str(chromium_or_skip()))
         try:
             for _ in range(runs):
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page = browser.new_page(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
                 page.goto(demo.url + "/?panels=EngineSpeed,VehicleSpeed")
                 page.wait_for_function(_FIRST_PLOT, timeout=30_000)
                 first = page.evaluate(

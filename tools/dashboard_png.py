@@ -31,7 +31,7 @@ def main() -> int:
         sync_playwright() as pw,
     ):
         browser = pw.chromium.launch(executable_path=str(chromium_or_skip()))
-        page = browser.new_page(viewport={"width": 1500, "height": 1250})
+        page = browser.new_page(viewport={"width": 1500, "height": 1250}, bypass_csp=True)
         page.goto(demo.url + VIEW)
         page.wait_for_function(
             "window.sdvlog && window.sdvlog.ready && window.sdvlog.drawn.bands.length > 0"

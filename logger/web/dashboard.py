@@ -45,6 +45,12 @@ _MEDIA = {
     ".html": "text/html",
     ".svg": "image/svg+xml",
 }
+_POLICY = {
+    # the page's own files only: no inline script, nothing from elsewhere (data never runs)
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' "
+    "'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
 _INSTALL_HINT = "run `bash tools/setup.sh` (it runs `npm ci`) in the repository, then reload"
 
 
@@ -91,7 +97,7 @@ def _read(path: Path) -> tuple[bytes, str]:
 
 def _file(path: Path, request: Request) -> Response:
     data, etag = _read(path)
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    headers = {"ETag": etag, "Cache-Control": "no-cache", **_POLICY}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     return Response(data, media_type=_MEDIA[path.suffix], headers=headers)
@@ -108,7 +114,9 @@ def dashboard_routes(live: Live, cfg: HttpConfig) -> list[Route]:
         )
 
     async def index(_request: Request) -> Response:
-        return HTMLResponse(_page(dist is not None), headers={"Cache-Control": "no-cache"})
+        return HTMLResponse(
+            _page(dist is not None), headers={"Cache-Control": "no-cache", **_POLICY}
+        )
 
     async def static(request: Request) -> Response:
         name = request.path_params["name"]

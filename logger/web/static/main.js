@@ -4,7 +4,7 @@
 import { download, frameAt } from "./actions.js";
 import { getJSON, takeToken } from "./api.js";
 import { Catalog } from "./catalog.js";
-import { MAX_MS, hexId, spanText, timeText } from "./format.js";
+import { MAX_MS, escapeHtml, hexId, spanText, timeText } from "./format.js";
 import { renderHealth } from "./health.js";
 import { Live } from "./live.js";
 import { appendSamples, trimAndSort } from "./live_merge.js";
@@ -228,7 +228,7 @@ function setLive(on) {
 }
 
 function fillPickers() {
-  const opt = (v, t = v) => `<option value="${v}">${t}</option>`;
+  const opt = (v, t = v) => `<option value="${escapeHtml(v)}">${escapeHtml(t)}</option>`;
   $("exchange").innerHTML = catalog.exchanges.map((e) => opt(e.name, `${e.name} (${e.stream})`)).join("");
   $("exchange").value = S.ex;
   const ex = catalog.exchange(S.ex);

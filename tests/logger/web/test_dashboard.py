@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,10 @@ class Opened:
 
 
 def open_page(browser: Browser, url: str) -> Opened:
-    page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    # the tests read the page's state with expressions, which its Content-Security-Policy forbids
+    page = browser.new_page(
+        viewport={"width": 1400, "height": 1000}, accept_downloads=True, bypass_csp=True
+    )
     opened = Opened(page)
     page.goto(url)
     page.wait_for_function("window.sdvlog && window.sdvlog.ready", timeout=WAIT_MS)
@@ -238,4 +242,34 @@ def test_cursors_a_b_a_clicked_frame_and_a_shared_view(demo: DemoService, browse
     assert again.state("window.sdvlog.window") == opened.state("window.sdvlog.window")
     assert opened.errors == [] and again.errors == []
     again.page.close()
+    page.close()
+
+
+def test_names_from_the_link_or_the_broker_are_shown_never_run(
+    demo: DemoService, browser: Browser
+) -> None:
+    topic = 'x/"><img src=x onerror="window.pwned=1">'
+    bus = "<img src=x onerror=window.pwned=2>"
+    url = demo.url + "/?" + urllib.parse.urlencode({"topic": topic, "bus": bus})
+    opened = open_page(browser, url)
+    page = opened.page
+    assert page.evaluate("window.pwned") is None
+    options = page.eval_on_selector_all("#topic option, #bus option", "os => os.map(o => o.text)")
+    assert topic in options and bus in options
+    policy = httpx.get(demo.url + "/", timeout=30).headers["content-security-policy"]
+    assert "script-src 'self'" in policy
+    page.close()
+
+
+def test_the_page_works_under_its_content_security_policy(
+    demo: DemoService, browser: Browser
+) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})  # the policy enforced
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(demo.url + "/?panels=EngineSpeed")
+    page.locator(".uplot canvas").first.wait_for(timeout=WAIT_MS)  # a plot was drawn
+    page.locator("#trace .row").first.wait_for(timeout=WAIT_MS)
+    assert errors == []
     page.close()
