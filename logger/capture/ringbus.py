@@ -119,7 +119,7 @@ class Ringbus:
         self._window_min = max(1, window - int(window * 0.9)) if window else 1
         self._keys: list[int] = []
         self._topics: list[str] = []
-        self._seen_topics: set[str] = set()
+        self._seen_topics: frozenset[str] = frozenset()
         self._flush_bytes = min(memory // 2, _MAX_MAP) if memory else _MAX_MAP
         self._map_size = self._flush_bytes if memory else 0
         self._payloads = PayloadBuffer(self._map_size)
@@ -252,8 +252,12 @@ class Ringbus:
         return self._hand(FlushReason.FULL)
 
     def _clear(self) -> None:
-        if len(self._seen_topics) < MAX_SEEN_TOPICS:
-            self._seen_topics.update(self._topics)
+        room = MAX_SEEN_TOPICS - len(self._seen_topics)
+        if room > 0:  # one set per batch (in C); at most the room left is kept
+            fresh = set(self._topics) - self._seen_topics
+            if fresh:  # a new set: topics() reads the old one outside the lock
+                kept = fresh if len(fresh) <= room else set(sorted(fresh)[:room])
+                self._seen_topics = self._seen_topics | kept
         self._keys, self._topics, self._mids, self._hashes = [], [], [], []
         self._payloads = PayloadBuffer(self._map_size)
         self._unacked = 0
@@ -320,9 +324,11 @@ class Ringbus:
             return {**self.counters.as_dict(), "size": len(self._keys), "held_bytes": self._bytes}
 
     def topics(self) -> list[str]:
-        """The distinct topics captured since start (up to about :data:`MAX_SEEN_TOPICS`)."""
+        """The distinct topics captured since start (up to :data:`MAX_SEEN_TOPICS` of them), and
+        those held now; the lock is held only to take the references."""
         with self._cond:
-            return sorted(self._seen_topics.union(self._topics))
+            seen, held = self._seen_topics, self._topics[:]  # a copy of pointers only
+        return sorted(seen.union(held))
 
     def oldest_key(self) -> int | None:
         """The key of the oldest message held (None when it holds none)."""

@@ -50,15 +50,22 @@ def demo_dbc() -> Path:
     return Path(str(resources.files("dbc").joinpath(DEMO_DBC)))
 
 
-def _free_port(port: int = 0) -> int:
-    """``port`` when it is free on loopback, else one the kernel picks."""
+def _free_port() -> int:
     with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            s.bind(("127.0.0.1", 0))
+        s.bind(("127.0.0.1", 0))
         found: int = s.getsockname()[1]
         return found
+
+
+def _http_port() -> int:
+    """:data:`DEMO_HTTP_PORT` when it is free on loopback, else 0 (the server takes any free
+    port and says which)."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", DEMO_HTTP_PORT))
+        except OSError:
+            return 0
+    return DEMO_HTTP_PORT
 
 
 def demo_config(directory: Path, channel: str) -> Config:
@@ -77,7 +84,7 @@ def demo_config(directory: Path, channel: str) -> Config:
         ),
         parquet=ParquetConfig(dir=directory),
         query=QueryConfig(url=f"tcp://127.0.0.1:{_free_port()}"),
-        http=HttpConfig(listen=f"127.0.0.1:{_free_port(DEMO_HTTP_PORT)}"),
+        http=HttpConfig(listen=f"127.0.0.1:{_http_port()}"),
     )
 
 

@@ -62,7 +62,7 @@ class _Token(BaseHTTPMiddleware):
     async def dispatch(
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        if is_public(request.url.path):  # the dashboard's page and code: no data
+        if is_public(request.scope["path"]):  # the dashboard's page and code: no data
             return await call_next(request)
         given = request.headers.get("authorization", "").encode()
         if not hmac.compare_digest(given, self._want):

@@ -28,7 +28,7 @@ HOLD_BYTES = 16 << 20
 
 def limited_command(command: str, max_rows: int) -> tuple[str, bool]:
     """``command`` asking for at most ``max_rows`` rows, and whether its answer must be held
-    and checked (:func:`hold_within`): True unless it carries its own ``limit=`` within
+    and checked (:func:`answer_within`): True unless it carries its own ``limit=`` within
     ``max_rows``, or is malformed (the channel answers what is wrong with it)."""
     try:
         own = parse_command(command).limit

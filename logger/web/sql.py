@@ -104,7 +104,7 @@ def _first_line(exc: BaseException) -> str:
 def _translate(exc: Exception, duck: Any, tables: Sequence[LiveTable]) -> SqlError:
     """A DuckDB error as the SqlError that names its problem (and views, not our names)."""
     text = _first_line(exc)
-    for index, table in enumerate(tables):
+    for index, table in reversed(list(enumerate(tables))):  # _10 before _1
         for name, part in zip(register_names(index), ("files", "memory"), strict=True):
             text = text.replace(name, f"{table.view} ({part})")
     # a store file that could not be opened (gone or unreadable): DuckDB names a plain file (and

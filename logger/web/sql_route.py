@@ -53,6 +53,10 @@ def sql_frames(live: Live, body: Any, max_rows: int) -> tuple[list[bytes], bool]
         raise CommandError('the body must be JSON {"sql": "SELECT ...", "limit": n}')
     if len(body["sql"]) > MAX_SQL:
         raise CommandError(f"sql longer than {MAX_SQL} characters")
+    try:
+        body["sql"].encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate (JSON's "\ud800") is no SQL text
+        raise CommandError(f"sql is not valid Unicode text: {exc.reason} at {exc.start}") from exc
     limit = body.get("limit", max_rows)
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
         raise CommandError(f"limit must be a non-negative integer, got {limit!r}")

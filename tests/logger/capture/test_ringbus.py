@@ -262,3 +262,15 @@ def test_one_message_larger_than_the_share_is_still_taken() -> None:
     big = b"b" * (5 * SIZE)
     assert r.push(0, "t", big)
     assert r.contents().payloads[0] == big
+
+
+def test_topics_seen_are_remembered_up_to_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("logger.capture.ringbus.MAX_SEEN_TOPICS", 5)
+    r, _sink = ring(FullOp.RETURN, cap=4)
+    for i in range(4):  # one handed-over batch of four topics
+        r.push(i, f"a/{i}", b"x", -1)
+    r.push(4, "b/held", b"x", -1)
+    assert r.topics() == ["a/0", "a/1", "a/2", "a/3", "b/held"]
+    for i in range(5, 13):  # two batches of eight new topics: one more fits the bound
+        r.push(i, f"c/{i:02d}", b"x", -1)
+    assert r.topics() == ["a/0", "a/1", "a/2", "a/3", "b/held", "c/12"]  # 5 kept + 1 held

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pyarrow as pa
 
-from tests.support.service import WAIT_S, run_cli
+from tests.support.service import WAIT_S, run_cli, wait_until
 
 _STORED = re.compile(r"stored (\d+) of (\d+) frames")
 
@@ -63,8 +63,8 @@ def test_demo_serves_the_dashboard_on_live_data_until_ctrl_c(tmp_path: Path) -> 
         with httpx.Client(base_url=url, timeout=WAIT_S) as client:
             first = _rows(client, command)
             assert first >= int(stored[1])
-            while _rows(client, command) <= first:  # the vehicle keeps driving: wait for more
-                pass
+            # the vehicle keeps driving: more frames come (asked every 5 ms, WAIT_S at most)
+            wait_until(lambda: _rows(client, command) > first, what="frames after the report")
     finally:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(WAIT_S)

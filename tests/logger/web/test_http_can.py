@@ -187,6 +187,8 @@ def test_sql_bodies_that_are_not_a_query(live: tuple[Service, httpx.Client]) -> 
     assert client.post("/api/sql", content=b"not json").status_code == 400
     assert client.post("/api/sql", json={"query": "SELECT 1"}).status_code == 400
     assert client.post("/api/sql", json={"sql": "SELECT 1", "limit": -1}).status_code == 400
+    lone = client.post("/api/sql", content=b'{"sql": "SELECT \'\\ud800\'"}')
+    assert lone.status_code == 400 and "not valid Unicode" in lone.json()["message"], lone.text
 
 
 def test_odd_inputs_are_4xx_not_500(live: tuple[Service, httpx.Client]) -> None:

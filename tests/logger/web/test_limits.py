@@ -23,13 +23,16 @@ class Channel:
         self.frames = frames
         self.asked: list[str] = []
         self.closed: list[bool] = []
+        self.read: list[int] = []  # frames taken from each answer
 
     def reply(self, raw: bytes) -> Iterator[bytes]:
         self.asked.append(raw.decode())
         self.closed.append(False)
+        self.read.append(0)
         index = len(self.closed) - 1
         try:
             for i in range(self.frames):
+                self.read[index] += 1
                 start = i * ROWS_PER_FRAME
                 yield to_ipc(pa.table({"key": pa.array(range(start, start + ROWS_PER_FRAME))}))
             yield end_frame(Code.OK, Code.OK)
@@ -62,7 +65,7 @@ def test_a_small_answer_is_held_and_asked_once() -> None:
 def test_a_large_answer_within_the_limit_is_counted_then_asked_again() -> None:
     channel = Channel(8)
     frames = answer_within(channel.reply, "", "sync-0-9", 100, hold_bytes=1)
-    assert channel.closed == [False]  # the first answer was read to its end, counting
+    assert channel.read == [8] and channel.closed == [False]  # read to its end, counting
     assert _rows(frames) == 80
     assert channel.asked == ["sync-0-9;limit=101", "sync-0-9;limit=100"]
 
@@ -74,3 +77,9 @@ def test_a_window_over_the_limit_is_refused_and_its_answer_closed(hold_bytes: in
         answer_within(channel.reply, "", "sync-0-9", 100, hold_bytes=hold_bytes)
     assert err.value.disk == Code.BAD_KEY_RANGE
     assert channel.asked == ["sync-0-9;limit=101"] and channel.closed == [True]
+
+
+def test_exactly_max_rows_is_within_the_limit() -> None:
+    channel = Channel(10)
+    assert _rows(answer_within(channel.reply, "", "sync-0-9", 100)) == 100
+    assert channel.read == [10] and channel.closed == [False]
