@@ -173,8 +173,9 @@ def _check(obj: ObjectKey, footer: pq.FileMetaData) -> str | None:
     """Why this file cannot join the lake as it is (None: it can)."""
     meta = footer.metadata or {}
     vin = meta.get(b"sdvlog.vin")
-    if vin is not None and vin.decode() != obj.vehicle:
-        return f"its metadata names vehicle {vin.decode()!r}, its key {obj.vehicle!r}"
+    named = None if vin is None else vin.decode("utf-8", "replace")
+    if named is not None and named != obj.vehicle:
+        return f"its metadata names vehicle {named!r}, its key {obj.vehicle!r}"
     if obj.first_ns // _HOUR_NS != obj.last_ns // _HOUR_NS:
         return "its rows span more than one hour"
     return None
@@ -198,7 +199,10 @@ def register(
             if key.endswith(".parquet"):
                 result.skipped[key] = "its key does not follow the lake layout"
             continue
-        by_table[iceberg_name(obj.table)].append(obj)
+        try:
+            by_table[iceberg_name(obj.table)].append(obj)
+        except LakeError as exc:  # a table name Iceberg cannot take: this file only
+            result.skipped[key] = str(exc)
     from pyiceberg.io import load_file_io  # noqa: PLC0415
 
     io = load_file_io({**catalog.properties, **source.fileio_properties()})

@@ -56,9 +56,10 @@ class DuckDbEngine:
 
         try:
             for name, files in views.items():
-                listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+                listed = ", ".join(_quoted(f) for f in files)
+                view = '"' + name.replace('"', '""') + '"'
                 self._con.execute(
-                    f'CREATE OR REPLACE TEMP VIEW "{name}" AS SELECT * EXCLUDE (ts, filename, '
+                    f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * EXCLUDE (ts, filename, "
                     f"file_row_number), regexp_extract(filename, '{_VEHICLE_RE}', 1) AS vehicle, "
                     "epoch_ns(ts) AS ts, "
                     f"CAST(regexp_extract(filename, '{_FIRST_RE}', 1) AS BIGINT) AS _f, "
@@ -76,16 +77,21 @@ class DuckDbEngine:
         self._con.close()
 
 
+def _quoted(text: str) -> str:
+    """``text`` as a DuckDB string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _duckdb_secret(source: LakeSource) -> str:
-    parts = ["TYPE s3", f"REGION '{source.region}'"]
+    parts = ["TYPE s3", f"REGION {_quoted(source.region)}"]
     key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
     if key and secret:
-        parts += [f"KEY_ID '{key}'", f"SECRET '{secret}'"]
+        parts += [f"KEY_ID {_quoted(key)}", f"SECRET {_quoted(secret)}"]
     else:
         parts.append("PROVIDER credential_chain")
     if source.endpoint:
         url = urlparse(source.endpoint)
-        parts += [f"ENDPOINT '{url.netloc}'", "URL_STYLE 'path'"]
+        parts += [f"ENDPOINT {_quoted(url.netloc)}", "URL_STYLE 'path'"]
         parts.append(f"USE_SSL {'true' if url.scheme == 'https' else 'false'}")
     return f"CREATE OR REPLACE SECRET lake ({', '.join(parts)})"
 

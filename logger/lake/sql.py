@@ -69,8 +69,8 @@ def topic_regex(topic_filter: str) -> str:
             parts.append(re.escape(level))
     text = "/".join(parts)
     if text == "\x00":
-        return "^.*$"
-    return "^" + text.replace("/\x00", "(/.*)?") + "$"
+        return "(?s)^.*$"
+    return "(?s)^" + text.replace("/\x00", "(/.*)?") + "$"
 
 
 def _filters(d: Dialect, command: Command, lo_ns: int, columns: Sequence[str]) -> list[str]:
@@ -81,8 +81,13 @@ def _filters(d: Dialect, command: Command, lo_ns: int, columns: Sequence[str]) -
         if "topic" not in columns:
             out.append("FALSE")
         else:
+            # MQTT: a filter that starts with a wildcard does not match a topic starting with $
             alts = [
-                d.regex_match.format(x="topic", re=d.string(topic_regex(t))) for t in command.topics
+                "("
+                + d.regex_match.format(x="topic", re=d.string(topic_regex(t)))
+                + (" AND NOT topic LIKE '$%'" if t[:1] in ("+", "#") else "")
+                + ")"
+                for t in command.topics
             ]
             out.append("(" + " OR ".join(alts) + ")")
     return out

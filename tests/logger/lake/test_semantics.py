@@ -123,6 +123,12 @@ def test_register_reports_what_it_cannot_add(tmp_path: Path) -> None:
         other.replace_schema_metadata({"sdvlog.vin": "OTHER"}), folder / f"{T0}-{T0}-2.parquet"
     )
     pq.write_table(other, lake / "stray.parquet")
+    pq.write_table(
+        other.replace_schema_metadata({b"sdvlog.vin": b"\xff\xfe"}), folder / f"{T0}-{T0}-3.parquet"
+    )
+    odd = lake / f"vehicle={VIN}/exchange=can/signals/message=Bad-Name/date=2024-06-01/hour=0"
+    odd.mkdir(parents=True)
+    pq.write_table(other, odd / f"{T0}-{T0}-4.parquet")
     source = LakeSource(root=lake)
     result = register(open_catalog(tmp_path / "catalog", source, create=True), source)
     assert sum(result.added.values()) == 0
@@ -130,3 +136,5 @@ def test_register_reports_what_it_cannot_add(tmp_path: Path) -> None:
     assert "needs a timestamp" in reasons[f"{T0}-{T0}-1.parquet"]
     assert "names vehicle 'OTHER'" in reasons[f"{T0}-{T0}-2.parquet"]
     assert "does not follow the lake layout" in reasons["stray.parquet"]
+    assert "names vehicle '\ufffd\ufffd'" in reasons[f"{T0}-{T0}-3.parquet"]
+    assert "Bad-Name" in reasons[f"{T0}-{T0}-4.parquet"]
