@@ -23,10 +23,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from logger.core.compat import iceberg_file_statistics
-from logger.core.errors import LakeError
+from logger.core.errors import EncryptionError, LakeError
 from logger.lake.decrypt import decrypt_object, decrypted_key
 from logger.lake.keys import ObjectKey, iceberg_name, parse_key
 from logger.lake.source import LakeSource
+from logger.store.crypto import read_error
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -86,9 +87,9 @@ def _readable(
     try:
         return obj, _footer(io, source.uri(obj.key))
     except (OSError, pa.ArrowException) as exc:
-        text = " ".join(str(exc).split())
-        if "ncrypt" not in text:
-            raise LakeError(f"footer unreadable: {text}") from exc
+        # the store's own reading of an error: encrypted (no key given), or anything else
+        if not isinstance(read_error(Path(obj.key), exc, keyed=False), EncryptionError):
+            raise LakeError(f"footer unreadable: {' '.join(str(exc).split())}") from exc
         if keys_dir is None:
             raise LakeError(
                 "encrypted (Parquet modular encryption): give the vehicle's key (--keys) to "

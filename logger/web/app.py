@@ -38,6 +38,7 @@ from logger.web.limits import answer_within
 from logger.web.live import Live, exchanges_info
 from logger.web.metrics import prometheus_text
 from logger.web.openapi import OPENAPI, docs_page
+from logger.web.problems import problem, query_problem
 
 if TYPE_CHECKING:
     from logger.web.sql_route import SqlSlots
@@ -45,13 +46,6 @@ if TYPE_CHECKING:
 __all__ = ["make_app"]
 
 _OK = (Code.OK, Code.NONE)
-
-
-def problem(status: int, code: Code, message: str) -> JSONResponse:
-    """A 4xx answer in the channel's terms."""
-    return JSONResponse(
-        {"disk": int(code), "memory": int(code), "message": message}, status_code=status
-    )
 
 
 class _Token(BaseHTTPMiddleware):
@@ -138,8 +132,7 @@ def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette
             data, media = await run_in_threadpool(export_bytes, frames, suffix)
         except QueryError as exc:
             status = 404 if exc.disk == exc.memory == Code.NONE else 400
-            body = {"disk": int(exc.disk), "memory": int(exc.memory), "message": str(exc)}
-            return JSONResponse(body, status_code=status)
+            return query_problem(status, exc)
         except SdvLoggerError as exc:
             return problem(400, Code.BAD_COMMAND, str(exc))
         disposition = f'attachment; filename="sdvlog-export.{suffix}"'
@@ -152,8 +145,7 @@ def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette
 
             body = await run_in_threadpool(series_answer, params, live.queries.reply, cfg.max_rows)
         except QueryError as exc:
-            answer = {"disk": int(exc.disk), "memory": int(exc.memory), "message": str(exc)}
-            return JSONResponse(answer, status_code=400)
+            return query_problem(400, exc)
         return JSONResponse(body)
 
     async def sql(request: Request) -> Response:
@@ -174,8 +166,7 @@ def make_app(live: Live, cfg: HttpConfig, token: str | None = None) -> Starlette
         try:
             frames, cut = await run_in_threadpool(sql_slots().run, live, body, cfg.max_rows)
         except QueryError as exc:
-            answer = {"disk": int(exc.disk), "memory": int(exc.memory), "message": str(exc)}
-            return JSONResponse(answer, status_code=429 if exc.disk == Code.TOO_FREQUENT else 400)
+            return query_problem(429 if exc.disk == Code.TOO_FREQUENT else 400, exc)
         return StreamingResponse(
             fmt.encode(iter(frames), End()),
             media_type=fmt.media_type,

@@ -19,7 +19,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import (
     HTMLResponse,
-    JSONResponse,
     Response,
     StreamingResponse,
 )
@@ -29,6 +28,7 @@ from logger.core.config import HttpConfig
 from logger.core.errors import Code, QueryError, SdvLoggerError
 from logger.web.live import Live
 from logger.web.live_feed import open_feed, sse_events
+from logger.web.problems import problem, query_problem
 
 __all__ = ["PUBLIC_PREFIXES", "dashboard_routes", "is_public", "uplot_dir"]
 
@@ -63,12 +63,6 @@ def uplot_dir() -> Path | None:
     """uPlot's ``dist`` directory in the repository's ``node_modules``, or None when absent."""
     dist = REPO / "node_modules" / "uplot" / "dist"
     return dist if all((dist / name).is_file() for name in VENDOR_FILES) else None
-
-
-def problem(status: int, code: Code, message: str) -> JSONResponse:
-    return JSONResponse(
-        {"disk": int(code), "memory": int(code), "message": message}, status_code=status
-    )
 
 
 @functools.cache
@@ -137,8 +131,7 @@ def dashboard_routes(live: Live, cfg: HttpConfig) -> list[Route]:
             feed = open_feed(params, live.queries.reply)
             first: dict[str, Any] = await run_in_threadpool(feed.poll)
         except QueryError as exc:
-            body = {"disk": int(exc.disk), "memory": int(exc.memory), "message": str(exc)}
-            return JSONResponse(body, status_code=400)
+            return query_problem(400, exc)
         except SdvLoggerError as exc:
             return problem(400, Code.BAD_COMMAND, str(exc))
 
