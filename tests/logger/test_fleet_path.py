@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,11 +21,13 @@ from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, MotoServer, s3_clie
 
 BUCKET = "fleet"
 VINS = ("SIMVIN01", "SIMVIN02", "SIMVIN03")
-DEMO_DBC = Path(__file__).resolve().parents[2] / "dbc" / "examples" / "demo.dbc"
-SECONDS = 180  # three minutes a vehicle,
-START = 1_717_203_540  # from 2024-06-01T00:59:00Z: every drive spans hour=0 and hour=1
+REPO = Path(__file__).resolve().parents[2]
+README = REPO / "README.md"
+DEMO_DBC = REPO / "dbc" / "examples" / "demo.dbc"
 QUESTION = "sync-0-9999999999999;where=EngineSpeed>1200,VehicleSpeed<40;out=intervals"
 TIMEOUT = 300
+#: A line of ``sdvlog lake register``: ``<table>: <n> added ...``.
+ADDED = re.compile(r"^\w+: (\d+) added")
 
 
 def sdvlog(*args: str, env: dict[str, str] | None = None, quiet: bool = False) -> str:
@@ -65,20 +68,36 @@ def aws_ls(server: MotoServer) -> list[str]:
     return [line.split(maxsplit=3)[3] for line in done.stdout.splitlines() if line.strip()]
 
 
-def simulate(vin: str, seed: int, root: Path) -> Path:
-    """README's step: a BLF of the demo DBC, then ``sdvlog import`` into ``vehicles/<VIN>``."""
-    import can  # noqa: PLC0415 - python-can only where a log is written
+def readme_block() -> str:
+    """The ``sh`` block of README's "Fleet lake" section."""
+    text = README.read_text()
+    section = text[text.index("## Fleet lake") :]
+    return section[section.index("```sh\n") + 6 : section.index("\n```\n")]
 
-    from hw.simulate import Simulator, load_dbc  # noqa: PLC0415
 
-    blf = root / f"sim{seed}.blf"
-    writer = can.Logger(str(blf))
-    for message in Simulator(load_dbc(DEMO_DBC), None, seed=seed).frames(SECONDS, start=START):
-        writer(message)
-    writer.stop()
-    store = root / "vehicles" / vin
-    sdvlog("import", str(blf), "--dir", str(store), "--dbc", str(DEMO_DBC), "--vin", vin)
-    return store
+def run_readme(root: Path, server: MotoServer) -> str:
+    """README's block in ``root`` (beside the project's ``dbc/``) with ``sdvlog`` and ``python``
+    of this virtualenv, moto's endpoint and the test keys put in; its standard output."""
+    (root / "dbc").symlink_to(DEMO_DBC.parents[1], target_is_directory=True)
+    block = readme_block().replace("http://127.0.0.1:9000", server.endpoint)
+    block = block.replace(
+        "SDVLOG_S3_KEY=... SDVLOG_S3_SECRET=...",
+        f"SDVLOG_S3_KEY={ACCESS_KEY} SDVLOG_S3_SECRET={SECRET_KEY}",
+    )
+    assert server.endpoint in block and ACCESS_KEY in block
+    bin_dir = Path(sys.executable).parent
+    env = clean_env(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", AWS_DEFAULT_REGION=REGION)
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=env,
+        cwd=root,
+        check=False,
+    )
+    assert done.returncode == 0, f"README's block: {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
 
 
 def vehicle_toml(
@@ -124,30 +143,35 @@ def new_bucket(server: MotoServer, name: str = BUCKET) -> None:
 
 
 @pytest.fixture(scope="module")
-def vehicles(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Path]]:
+def vehicles(
+    tmp_path_factory: pytest.TempPathFactory, moto: MotoServer
+) -> tuple[Path, dict[str, Path], str]:
+    """README's block run once: the directory it ran in, each vehicle's store, what it printed."""
     root = tmp_path_factory.mktemp("fleet")
-    return root, {vin: simulate(vin, n, root) for n, vin in enumerate(VINS, start=1)}
-
-
-def test_three_vehicles_upload_register_and_one_fleet_question(
-    moto: MotoServer, vehicles: tuple[Path, dict[str, Path]]
-) -> None:
-    root, stores = vehicles
     new_bucket(moto)
-    env = clean_env(SDVLOG_S3_KEY=ACCESS_KEY, SDVLOG_S3_SECRET=SECRET_KEY)
-    names = 'access_key_env = "SDVLOG_S3_KEY"\nsecret_key_env = "SDVLOG_S3_SECRET"\n'
-    for vin in VINS:
-        sdvlog("upload", "-c", str(vehicle_toml(root, vin, moto, names)), "--once", env=env)
+    printed = run_readme(root, moto)
+    return root, {vin: root / "vehicles" / vin for vin in VINS}, printed
+
+
+def test_readme_fleet_path_uploads_registers_and_answers_per_vehicle_as_our_engine(
+    moto: MotoServer, vehicles: tuple[Path, dict[str, Path], str]
+) -> None:
+    root, stores, printed = vehicles
     listed = aws_ls(moto)
     want = set().union(*(stored_keys(stores[vin], vin) for vin in VINS))
+    assert all(stored_keys(stores[vin], vin) for vin in VINS)
     assert sorted(listed) == sorted(want)  # every stored file, exactly once, nothing else
     assert any("/hour=0/" in k for k in listed) and any("/hour=1/" in k for k in listed)
+    registered = [line for line in printed.splitlines() if ADDED.match(line)]
+    added = sum(int(m[1]) for line in registered if (m := ADDED.match(line)))
+    assert any(line.startswith("frames:") for line in registered)
+    assert added == len(listed), printed  # every upload registered
     lake = ["--catalog", str(root / "lake"), "--bucket", BUCKET, "--endpoint", moto.endpoint]
     lake += ["--region", REGION]
     aws_env = clean_env(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
-    out = sdvlog("lake", "register", *lake, env=aws_env, quiet=True)
-    added = sum(int(line.split(": ")[1].split()[0]) for line in out.splitlines() if ": " in line)
-    assert "frames:" in out and added == len(listed), out  # every upload registered
+    again = sdvlog("lake", "register", *lake, env=aws_env, quiet=True)
+    assert "frames: 0 added" in again  # nothing registered twice
+    assert all(vin in printed for vin in VINS)  # README's own query printed each vehicle
     fleet = rows(
         sdvlog(
             "lake", "query", QUESTION, "--vehicles", "all", "--format", "jsonl", *lake, env=aws_env
@@ -164,13 +188,13 @@ def test_three_vehicles_upload_register_and_one_fleet_question(
 
 def upload_one(
     moto: MotoServer,
-    vehicles: tuple[Path, dict[str, Path]],
+    vehicles: tuple[Path, dict[str, Path], str],
     bucket: str,
     keys: str,
     env: dict[str, str],
 ) -> list[str]:
     """The first vehicle uploaded into a new ``bucket`` (its own ledger) with ``keys``."""
-    root, stores = vehicles
+    root, stores, _ = vehicles
     new_bucket(moto, bucket)
     lines = keys + f'state_dir = "{root / bucket}"\n'
     cfg = vehicle_toml(root, VINS[0], moto, lines, bucket=bucket, name=bucket)
@@ -181,14 +205,14 @@ def upload_one(
 
 
 def test_credentials_from_the_standard_aws_variables(
-    moto: MotoServer, vehicles: tuple[Path, dict[str, Path]]
+    moto: MotoServer, vehicles: tuple[Path, dict[str, Path], str]
 ) -> None:
     env = clean_env(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
     upload_one(moto, vehicles, "from-aws-env", "", env)
 
 
 def test_credentials_from_a_profile(
-    moto: MotoServer, vehicles: tuple[Path, dict[str, Path]], tmp_path: Path
+    moto: MotoServer, vehicles: tuple[Path, dict[str, Path], str], tmp_path: Path
 ) -> None:
     shared = tmp_path / "credentials"
     shared.write_text(
@@ -200,9 +224,9 @@ def test_credentials_from_a_profile(
 
 
 def test_an_unknown_profile_is_an_error_naming_file_and_key(
-    moto: MotoServer, vehicles: tuple[Path, dict[str, Path]], tmp_path: Path
+    moto: MotoServer, vehicles: tuple[Path, dict[str, Path], str], tmp_path: Path
 ) -> None:
-    root, _ = vehicles
+    root, _, _ = vehicles
     shared = tmp_path / "credentials"
     shared.write_text(f"[fleet]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = x\n")
     env = clean_env(AWS_SHARED_CREDENTIALS_FILE=str(shared), AWS_CONFIG_FILE=str(tmp_path / "none"))
