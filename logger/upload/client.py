@@ -136,7 +136,15 @@ class S3Target:
                         f"upload.{name}", f"environment variable {env} is not set", source
                     )
             access, secret = os.environ[cfg.access_key_env], os.environ[cfg.secret_key_env]
-        session = boto3.Session(profile_name=cfg.profile) if cfg.profile else boto3.Session()
+        from botocore.exceptions import ProfileNotFound  # noqa: PLC0415
+
+        try:
+            session = boto3.Session(profile_name=cfg.profile) if cfg.profile else boto3.Session()
+        except ProfileNotFound as exc:
+            where = "AWS_SHARED_CREDENTIALS_FILE / AWS_CONFIG_FILE, by default ~/.aws/"
+            raise ConfigError(
+                "upload.profile", f"no profile {cfg.profile!r} in the AWS files ({where})", source
+            ) from exc
         config = BotoConfig(
             retries={"total_max_attempts": 1},
             connect_timeout=min(cfg.timeout_s, 10.0),
