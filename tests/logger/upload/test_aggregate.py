@@ -1,0 +1,133 @@
+"""Aggregate mode against moto's S3 server: each table and hour compacted into objects equal to the
+union of their files' rows, in the lake's layout, SHA-256 in the metadata, limits honoured, sent
+with multipart upload (parts of ``part_size``), idempotent, stale uploads aborted; config errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from logger.core.config import parse_config
+from logger.core.errors import ConfigError
+from logger.lake.keys import parse_key
+from logger.upload.aggregate import AggregateUploader, make_uploader
+from logger.upload.ledger import Ledger
+from tests.logger.upload.agg_support import big_files, incomplete, objects, rows_of, stored
+from tests.logger.upload.conftest import BUCKET, VIN, fill, new_store, upload_config
+from tests.support.s3 import MotoServer, s3_client
+
+
+def run(up: AggregateUploader | object) -> dict[str, object]:
+    assert isinstance(up, AggregateUploader)
+    up.start()
+    try:
+        assert up.wait_idle(120), up.stats()
+        return up.stats()
+    finally:
+        up.stop()
+
+
+def aggregate(server: MotoServer, state: Path, **changes: object) -> AggregateUploader:
+    up = make_uploader(upload_config(server, mode="aggregate", **changes), VIN, state, flush=True)
+    assert isinstance(up, AggregateUploader)
+    return up
+
+
+def test_one_object_per_table_and_hour_equal_to_the_files_rows(
+    bucket: MotoServer, credentials: None, tmp_path: Path
+) -> None:
+    store = new_store(tmp_path / "store")
+    fill(store, 12)  # minutes 0-11 of an hour
+    fill(store, 3, start=70)  # the next hour
+    fill(store, 4, start=100, table="signals/message=EngineData")
+    up = aggregate(bucket, tmp_path / "state")
+    up.add_store("can", store)
+    stats = run(up)
+    assert stats["files"] == 19
+    got = objects(bucket)
+    assert len(got) == 3
+    local = stored(tmp_path / "store")
+    for key, (rows, meta_sha, body_sha) in got.items():
+        parsed = parse_key(key)
+        assert parsed is not None and parsed.vehicle == VIN, key  # the lake registers it
+        assert meta_sha == body_sha
+        hour = f"/hour={key.split('/hour=')[1].split('/')[0]}/"
+        mine = [p for p in local if hour in p.as_posix() and parsed.table in p.as_posix()]
+        assert rows.sort_by("ts").equals(rows_of(mine)), key
+    assert sum(len(t) for t, _, _ in got.values()) == len(rows_of(local))
+    assert incomplete(bucket) == []
+    ledger = Ledger(tmp_path / "state")
+    assert len(ledger.uploaded()) == 19
+    ledger.close()
+    again = aggregate(bucket, tmp_path / "state")  # idempotent: nothing new
+    again.add_store("can", store)
+    assert run(again)["files"] == 0
+    assert len(objects(bucket)) == 3
+
+
+def test_limits_cut_the_window(bucket: MotoServer, credentials: None, tmp_path: Path) -> None:
+    store = new_store(tmp_path / "store")
+    fill(store, 12)  # 100 rows each
+    up = aggregate(bucket, tmp_path / "state", max_records=250)
+    up.add_store("can", store)
+    run(up)
+    got = objects(bucket)
+    assert sorted(len(t) for t, _, _ in got.values()) == [200] * 6
+    store2 = new_store(tmp_path / "store2")
+    fill(store2, 12)
+    up = aggregate(bucket, tmp_path / "state2", interval_s=150.0, prefix="b")
+    up.add_store("can", store2)
+    run(up)
+    assert sum(k.startswith("b/") for k in objects(bucket)) == 4  # 3 files span 2 min: 150 s
+
+
+def test_multipart_parts_of_part_size_and_stale_uploads_aborted(
+    bucket: MotoServer, credentials: None, tmp_path: Path
+) -> None:
+    store = new_store(tmp_path / "store")
+    big_files(store, 6)  # ~12 MB: three parts of 5 MB
+    client = s3_client(bucket)
+    stray = f"vehicle={VIN}/exchange=can/frames/date=2024-03-10/hour=12/1-2-3.parquet"
+    other = "vehicle=OTHER/exchange=can/frames/x.parquet"
+    for key in (stray, other):
+        client.create_multipart_upload(Bucket=BUCKET, Key=key)
+    up = aggregate(bucket, tmp_path / "state", part_size=5 << 20)
+    up.add_store("can", store)
+    stats = run(up)
+    assert stats["aggregate"] == {"parts": 3, "parts_resumed": 0, "aborted": 1, "pending": 0}
+    (key,) = objects(bucket)
+    head = client.head_object(Bucket=BUCKET, Key=key)
+    assert head["ETag"].strip('"').endswith("-3")
+    assert incomplete(bucket) == [other]  # another vehicle's upload is not ours to abort
+
+
+@pytest.mark.parametrize(
+    ("upload", "key", "problem"),
+    [
+        ({"max_records": 0}, "upload.max_records", "at least 1"),
+        ({"max_bytes": "0B"}, "upload.max_bytes", "at least 1"),
+        ({"interval": "0s"}, "upload.interval", "positive"),
+        ({"part_size": "4MB"}, "upload.part_size", "at least 5MB"),
+    ],
+)
+def test_aggregate_config_errors(upload: dict[str, object], key: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(
+            {"upload": {"bucket": "b", "mode": "aggregate", **upload}},
+            source=Path("vehicle.toml"),
+        )
+    assert caught.value.key == key and caught.value.file == Path("vehicle.toml")
+    assert problem in str(caught.value)
+
+
+def test_aggregate_refuses_encrypted_stores() -> None:
+    enc = {"encryption": {"key_id": "k1", "key_env": "K"}}
+    with pytest.raises(ConfigError) as caught:
+        parse_config(
+            {"parquet": enc, "upload": {"bucket": "b", "mode": "aggregate"}},
+            source=Path("vehicle.toml"),
+        )
+    assert caught.value.key == "upload.mode" and caught.value.file == Path("vehicle.toml")
+    assert "encrypted" in str(caught.value)
+    parse_config({"parquet": enc, "upload": {"bucket": "b"}})  # direct mode is fine
