@@ -118,6 +118,7 @@ class AggregateUploader(Uploader):
         with self._lock:
             busy = {m for g in self._inflight if g in self._groups for m in self._groups[g].fids}
         items = {fid: item for item in found if (fid := item[3]) not in busy}
+        self._rows = {fid: n for fid, n in self._rows.items() if fid in items}
         groups = self._resumed(items)
         taken = {m for g in groups for m in g.fids}
         windows: dict[tuple[str, str, tuple[str, str]], list[_Item]] = {}
@@ -149,7 +150,10 @@ class AggregateUploader(Uploader):
                 self._finish_records(p, [fid for fid in fids if fid not in self._done])
                 continue
             if not all(fid in items for fid in fids):  # a member is gone: start over without it
-                self._drop(p)
+                try:
+                    self._drop(p)
+                except UploadError as exc:  # the abort is tried again at the next scan
+                    log.warning("upload: cannot abort the upload of %s yet: %s", p.key, exc)
                 continue
             members = [items[fid] for fid in fids]
             groups.append(Group(p.key, p.exchange, members[0][1], [m[2] for m in members], fids))
