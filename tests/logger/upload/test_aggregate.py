@@ -4,6 +4,7 @@ with multipart upload (parts of ``part_size``), idempotent, stale uploads aborte
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,10 @@ import pytest
 from logger.core.config import parse_config
 from logger.core.errors import ConfigError
 from logger.lake.keys import parse_key
+from logger.store import ParquetStore
+from logger.upload.agg_ledger import AggLedger, Pending
 from logger.upload.aggregate import AggregateUploader, make_uploader
+from logger.upload.compact import PartSink
 from logger.upload.ledger import Ledger
 from tests.logger.upload.agg_support import big_files, incomplete, objects, rows_of, stored
 from tests.logger.upload.conftest import BUCKET, VIN, fill, new_store, upload_config
@@ -131,3 +135,45 @@ def test_aggregate_refuses_encrypted_stores() -> None:
     assert caught.value.key == "upload.mode" and caught.value.file == Path("vehicle.toml")
     assert "encrypted" in str(caught.value)
     parse_config({"parquet": enc, "upload": {"bucket": "b"}})  # direct mode is fine
+
+
+def test_part_sink_cuts_parts_of_part_size() -> None:
+    got: list[tuple[int, bytes]] = []
+    sink = PartSink(10, lambda n, d: got.append((n, d)))
+    for piece in (b"a" * 7, b"b" * 15, b"c" * 3):
+        sink.write(piece)
+    assert [len(d) for _, d in got] == [10, 10]  # only whole parts until the end
+    sink.finish()
+    assert [n for n, _ in got] == [1, 2, 3] and [len(d) for _, d in got] == [10, 10, 5]
+    whole = b"".join(d for _, d in got)
+    assert whole == b"a" * 7 + b"b" * 15 + b"c" * 3 and sink.size == 25
+    assert sink.sha256.hexdigest() == hashlib.sha256(whole).hexdigest()
+
+
+def test_killed_after_completing_finds_the_object_by_head(
+    bucket: MotoServer, credentials: None, tmp_path: Path
+) -> None:
+    store = new_store(tmp_path / "store")
+    fill(store, 4)
+    run(aggregate_on(bucket, tmp_path / "state", store))
+    (key,) = objects(bucket)
+    ledger = Ledger(tmp_path / "state")  # as a kill between completion and the ledger leaves it
+    rows = ledger.uploaded_rows()
+    for exchange, path, *_ in rows:
+        ledger.forget(exchange, path)
+    ledger.close()
+    aggs = AggLedger(tmp_path / "state")
+    size = s3_client(bucket).head_object(Bucket=BUCKET, Key=key)["ContentLength"]
+    aggs.intend(Pending(key, "can", sorted(p for _, p, *_ in rows), size, rows[0][4], None))
+    aggs.close()
+    before = bucket.log_path.read_text().count("partNumber=")
+    stats = run(aggregate_on(bucket, tmp_path / "state", store))
+    assert stats["files"] == 4 and stats["already_present"] == 1
+    assert bucket.log_path.read_text().count("partNumber=") == before
+    assert len(objects(bucket)) == 1
+
+
+def aggregate_on(server: MotoServer, state: Path, store: ParquetStore) -> AggregateUploader:
+    up = aggregate(server, state)
+    up.add_store("can", store)
+    return up
