@@ -1,25 +1,30 @@
 """Aggregate mode against moto's S3 server: each table and hour compacted into objects equal to the
 union of their files' rows, in the lake's layout, SHA-256 in the metadata, limits honoured, sent
-with multipart upload (parts of ``part_size``), idempotent, stale uploads aborted; config errors."""
+with multipart upload (parts of ``part_size``), idempotent, stale uploads aborted, registered by
+the lake; a kill after completion found by HEAD; config errors."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
 
 from logger.core.config import parse_config
 from logger.core.errors import ConfigError
 from logger.lake.keys import parse_key
 from logger.store import ParquetStore
+from logger.store.chunk import TableChunk
 from logger.upload.agg_ledger import AggLedger, Pending
 from logger.upload.aggregate import AggregateUploader, make_uploader
 from logger.upload.compact import PartSink
 from logger.upload.ledger import Ledger
 from tests.logger.upload.agg_support import big_files, incomplete, objects, rows_of, stored
 from tests.logger.upload.conftest import BUCKET, VIN, fill, new_store, upload_config
-from tests.support.s3 import MotoServer, s3_client
+from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, MotoServer, s3_client
+from tests.support.store import BASE_NS, MINUTE_NS, write_published
 
 
 def run(up: AggregateUploader | object) -> dict[str, object]:
@@ -177,3 +182,24 @@ def aggregate_on(server: MotoServer, state: Path, store: ParquetStore) -> Aggreg
     up = aggregate(server, state)
     up.add_store("can", store)
     return up
+
+
+def test_the_lake_registers_the_aggregates(
+    bucket: MotoServer, credentials: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from logger.lake.catalog import open_catalog, register  # noqa: PLC0415 - pyiceberg
+    from logger.lake.source import LakeSource  # noqa: PLC0415
+
+    store = new_store(tmp_path / "store")
+    for minute in (0, 1, 2, 70, 71):  # the lake wants ts as a timestamp: two hours
+        ts = (BASE_NS + minute * MINUTE_NS) // 1000 + np.arange(50, dtype=np.int64)
+        table = pa.table({"ts": pa.array(ts, pa.timestamp("us", tz="UTC")), "v": np.ones(50)})
+        write_published(store, [TableChunk("frames", table, "ts")])
+    run(aggregate_on(bucket, tmp_path / "state", store))
+    got = objects(bucket)
+    assert sorted(len(t) for t, _, _ in got.values()) == [100, 150]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    source = LakeSource(bucket=BUCKET, endpoint=bucket.endpoint, region=REGION)
+    result = register(open_catalog(tmp_path / "lake", source, create=True), source)
+    assert result.skipped == {} and result.added == {"frames": 2}
