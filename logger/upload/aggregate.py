@@ -113,7 +113,9 @@ class AggregateUploader(Uploader):
 
     def _scan(self) -> list[_Item]:
         found = super()._scan()
-        if not self._swept:
+        with self._lock:
+            quiet = not self._inflight
+        if not self._swept and quiet:  # no upload being created meanwhile
             self._sweep()
         with self._lock:
             busy = {m for g in self._inflight if g in self._groups for m in self._groups[g].fids}
@@ -210,7 +212,7 @@ class AggregateUploader(Uploader):
 
     def _sweep(self) -> None:
         """Abort the incomplete uploads under this vehicle's prefixes that no aggregate holds."""
-        keep = {(p.key, p.upload_id) for p in self._pending.values()}
+        keep = {(p.key, p.upload_id) for p in list(self._pending.values())}
         try:
             for prefix in self._prefixes():
                 for key, upload_id in self.target.multipart_uploads(prefix):
