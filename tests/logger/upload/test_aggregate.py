@@ -6,6 +6,7 @@ the lake; a kill after completion found by HEAD; config errors."""
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +19,13 @@ from logger.lake.keys import parse_key
 from logger.store import ParquetStore
 from logger.store.chunk import TableChunk
 from logger.upload.agg_ledger import AggLedger, Pending
-from logger.upload.aggregate import AggregateUploader, make_uploader
+from logger.upload.aggregate import HOUR_NS, AggregateUploader, make_uploader
 from logger.upload.compact import PartSink
 from logger.upload.ledger import Ledger
 from tests.logger.upload.agg_support import big_files, incomplete, objects, rows_of, stored
 from tests.logger.upload.conftest import BUCKET, VIN, fill, new_store, upload_config
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, MotoServer, s3_client
-from tests.support.store import BASE_NS, MINUTE_NS, write_published
+from tests.support.store import BASE_NS, MINUTE_NS, chunk, evenly, write_published
 
 
 def run(up: AggregateUploader | object) -> dict[str, object]:
@@ -203,3 +204,25 @@ def test_the_lake_registers_the_aggregates(
     source = LakeSource(bucket=BUCKET, endpoint=bucket.endpoint, region=REGION)
     result = register(open_catalog(tmp_path / "lake", source, create=True), source)
     assert result.skipped == {} and result.added == {"frames": 2}
+
+
+def test_the_current_hour_waits_unless_flushed(
+    bucket: MotoServer, credentials: None, tmp_path: Path
+) -> None:
+    now = time.time_ns()
+    start = now - now % MINUTE_NS  # this minute: its hour is not over
+    if now % HOUR_NS > HOUR_NS - 2 * MINUTE_NS:
+        pytest.skip("too close to the end of the hour")
+    store = new_store(tmp_path / "store")
+    for i in range(3):
+        write_published(store, [chunk(evenly(start + i * 1000, 10, 1), "frames", i)])
+    live = make_uploader(upload_config(bucket, mode="aggregate"), VIN, tmp_path / "state")
+    live.add_store("can", store)
+    live.start()
+    try:
+        assert live.wait_idle(60)
+        assert live.stats()["files"] == 0 and objects(bucket) == {}
+    finally:
+        live.stop()
+    stats = run(aggregate_on(bucket, tmp_path / "state", store))  # --once flushes
+    assert stats["files"] == 3 and len(objects(bucket)) == 1
