@@ -347,6 +347,13 @@ class Config:
             raise ConfigError("exchange.name", f"duplicate exchange names {sorted(dup)}")
         if self.upload is not None:
             self.upload.check_exchanges(len(self.exchanges))
+            if self.upload.mode == "aggregate" and self.parquet.encryption is not None:
+                raise ConfigError(
+                    "upload.mode",
+                    "'aggregate' cannot compact encrypted files (parquet.encryption is set): "
+                    "use 'direct', which uploads them as they are, still encrypted",
+                    self.source,
+                )
 
     def exchange(self, name: str) -> ExchangeConfig:
         for ex in self.exchanges:

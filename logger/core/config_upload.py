@@ -99,8 +99,6 @@ class UploadConfig:
                 f"two files could map to one key: the template lacks "
                 f"{', '.join('{' + n + '}' for n in missing_names)}",
             )
-        if self.mode == "aggregate":
-            raise ConfigError("upload.mode", "'aggregate' is not built yet: use 'direct'")
         if self.part_size < MIN_PART_SIZE:
             raise ConfigError("upload.part_size", f"must be at least 5MB, got {self.part_size}")
         for name in ("max_records", "max_bytes", "concurrency"):

@@ -104,10 +104,10 @@ class Service:
             token = read_token(self.cfg.http, self.cfg.source)
             check_tls(self.cfg.http, self.cfg.source)
         if self.cfg.upload is not None:  # its credentials are checked here, before anything starts
+            from logger.upload.aggregate import make_uploader  # noqa: PLC0415
             from logger.upload.standalone import state_dir  # noqa: PLC0415 - boto3
-            from logger.upload.uploader import Uploader  # noqa: PLC0415
 
-            self.uploader = Uploader(
+            self.uploader = make_uploader(
                 self.cfg.upload, self.cfg.vin, state_dir(self.cfg), self.cfg.source
             )
         self._started = True

@@ -222,3 +222,90 @@ class S3Target:
             Metadata={SHA256_META: sha256.hex(), **meta},
         )
         return str(answer.get("ETag", "")).strip('"')
+
+    def create_multipart(self, key: str, sha256: str, meta: Mapping[str, str]) -> str:
+        """A new multipart upload of ``key`` with ``sha256`` (hex) in its metadata: its id."""
+        answer = self._call(
+            self.client.create_multipart_upload,
+            Bucket=self.cfg.bucket,
+            Key=key,
+            ContentType="application/vnd.apache.parquet",
+            Metadata={SHA256_META: sha256, **meta},
+        )
+        return str(answer["UploadId"])
+
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
+        """One part; returns its ETag (unquoted)."""
+        answer = self._call(
+            self.client.upload_part,
+            Bucket=self.cfg.bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=data,
+            ContentLength=len(data),
+        )
+        return str(answer.get("ETag", "")).strip('"')
+
+    def list_parts(self, key: str, upload_id: str) -> dict[int, str] | None:
+        """The parts of an upload (number → ETag), or None when the endpoint knows no such upload."""
+        from botocore.exceptions import ClientError  # noqa: PLC0415
+
+        parts: dict[int, str] = {}
+        marker = 0
+        while True:
+            try:
+                answer = self.client.list_parts(
+                    Bucket=self.cfg.bucket, Key=key, UploadId=upload_id, PartNumberMarker=marker
+                )
+            except ClientError as exc:
+                if str(exc.response.get("Error", {}).get("Code", "")) == "NoSuchUpload":
+                    return None
+                kind = classify(exc)
+                raise UploadError(kind, describe(kind, exc, self.cfg)) from exc
+            except Exception as exc:
+                kind = classify(exc)
+                raise UploadError(kind, describe(kind, exc, self.cfg)) from exc
+            for p in answer.get("Parts", []):
+                parts[int(p["PartNumber"])] = str(p["ETag"]).strip('"')
+            if not answer.get("IsTruncated"):
+                return parts
+            marker = int(answer.get("NextPartNumberMarker", 0))
+
+    def complete_multipart(self, key: str, upload_id: str, etags: list[str]) -> str:
+        """Complete with parts 1..n of ``etags``; returns the object's ETag (unquoted)."""
+        answer = self._call(
+            self.client.complete_multipart_upload,
+            Bucket=self.cfg.bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={
+                "Parts": [{"PartNumber": i, "ETag": f'"{e}"'} for i, e in enumerate(etags, 1)]
+            },
+        )
+        return str(answer.get("ETag", "")).strip('"')
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        from botocore.exceptions import ClientError  # noqa: PLC0415
+
+        try:
+            self.client.abort_multipart_upload(Bucket=self.cfg.bucket, Key=key, UploadId=upload_id)
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code", "")) != "NoSuchUpload":
+                kind = classify(exc)
+                raise UploadError(kind, describe(kind, exc, self.cfg)) from exc
+        except Exception as exc:
+            kind = classify(exc)
+            raise UploadError(kind, describe(kind, exc, self.cfg)) from exc
+
+    def multipart_uploads(self, prefix: str) -> list[tuple[str, str]]:
+        """``(key, upload id)`` of every incomplete multipart upload under ``prefix``."""
+        out: list[tuple[str, str]] = []
+        kwargs: dict[str, str] = {"Bucket": self.cfg.bucket, "Prefix": prefix}
+        while True:
+            answer = self._call(self.client.list_multipart_uploads, **kwargs)
+            out += [(str(u["Key"]), str(u["UploadId"])) for u in answer.get("Uploads", [])]
+            if not answer.get("IsTruncated"):
+                return out
+            kwargs["KeyMarker"] = str(answer.get("NextKeyMarker", ""))
+            kwargs["UploadIdMarker"] = str(answer.get("NextUploadIdMarker", ""))

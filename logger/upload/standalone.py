@@ -11,6 +11,7 @@ from logger.core.config import Config
 from logger.core.errors import ConfigError
 from logger.store.recovery import scan
 from logger.store.store import ParquetStore
+from logger.upload.aggregate import make_uploader
 from logger.upload.ledger import LEDGER_NAME, Ledger
 from logger.upload.uploader import Uploader
 
@@ -44,7 +45,7 @@ def run_upload(cfg: Config, once: bool, stop: threading.Event, verify: bool = Fa
     ``verify``, first check that every file the ledger says is uploaded is in the bucket."""
     if cfg.upload is None:
         raise ConfigError("upload", "no [upload] section: nothing to upload to", cfg.source)
-    uploader = Uploader(cfg.upload, cfg.vin, state_dir(cfg), cfg.source)
+    uploader = make_uploader(cfg.upload, cfg.vin, state_dir(cfg), cfg.source, flush=once)
     stores = _open_stores(cfg)
     for name, store in stores.items():
         uploader.add_store(name, store)

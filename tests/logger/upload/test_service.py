@@ -74,7 +74,6 @@ def test_a_live_services_files_are_uploaded(
         ({"on_full": "wait"}, "upload.on_full", "expected one of"),
         ({"max_bandwidth": "fast"}, "upload.max_bandwidth", "expected a size"),
         ({"access_key_env": "A"}, "upload.secret_key_env", "both"),
-        ({"mode": "aggregate"}, "upload.mode", "not built yet"),
         ({"colour": 1}, "upload.colour", "unknown key"),
     ],
 )
