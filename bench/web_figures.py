@@ -24,7 +24,7 @@ from bench.common import ALL_MS
 from bench.signals_engines import WHERE
 from logger.core.errors import Code
 from logger.query.answer import END_MARK
-from logger.query.client import parse_end, read_frame
+from logger.query.client import answer_table, parse_end, read_frame
 from logger.web.sql import LiveTable, run_sql
 
 #: The four signals plotted, one per message (100, 50, 50 and 10 Hz in demo.dbc's traffic).
@@ -91,11 +91,10 @@ def http_arrow_rows(response: httpx.Response) -> int:
     return sum(batch.num_rows for batch in reader)
 
 
-def channel_rows(sock: pynng.Pair0, command: str, timeout_s: float = 600.0) -> int:
-    """Rows of the channel's answer to ``command``, each frame read and let go as it comes."""
+def _reply(sock: pynng.Pair0, command: str, timeout_s: float) -> Iterator[bytes]:
+    """The channel's frames answering ``command`` (data, then the end frame), as they come."""
     sock.send(command.encode())
     deadline = time.monotonic() + timeout_s
-    rows = 0
     while True:
         try:
             frame = sock.recv()
@@ -103,32 +102,30 @@ def channel_rows(sock: pynng.Pair0, command: str, timeout_s: float = 600.0) -> i
             if time.monotonic() > deadline:
                 raise
             continue
+        yield frame
+        if frame[: len(END_MARK)] == END_MARK:
+            return
+
+
+def channel_rows(sock: pynng.Pair0, command: str, timeout_s: float = 600.0) -> int:
+    """Rows of the channel's answer to ``command``, each frame read and let go as it comes."""
+    rows = 0
+    for frame in _reply(sock, command, timeout_s):
         if frame[: len(END_MARK)] == END_MARK:
             disk, memory, message = parse_end(frame)
             if disk not in (Code.OK, Code.NONE) or memory not in (Code.OK, Code.NONE):
                 raise RuntimeError(f"{command}: end codes {disk},{memory} {message}")
-            return rows
-        rows += read_frame(frame).num_rows
+        else:
+            rows += read_frame(frame).num_rows
+    return rows
 
 
 def channel_table(sock: pynng.Pair0, command: str, timeout_s: float = 600.0) -> pa.Table:
-    """The channel's whole answer to ``command`` as one table."""
-    sock.send(command.encode())
-    deadline = time.monotonic() + timeout_s
-    tables: list[pa.Table] = []
-    while True:
-        try:
-            frame = sock.recv()
-        except pynng.Timeout:
-            if time.monotonic() > deadline:
-                raise
-            continue
-        if frame[: len(END_MARK)] == END_MARK:
-            disk, memory, message = parse_end(frame)
-            if disk not in (Code.OK, Code.NONE) or memory not in (Code.OK, Code.NONE):
-                raise RuntimeError(f"{command}: end codes {disk},{memory} {message}")
-            return pa.concat_tables(tables)
-        tables.append(read_frame(frame))
+    """The channel's whole answer to ``command`` as one table (:func:`answer_table`)."""
+    table = answer_table(_reply(sock, command, timeout_s))
+    if table is None:
+        raise RuntimeError(f"{command}: no rows")
+    return table
 
 
 # --------------------------------------------------------------------------- the figures
