@@ -8,7 +8,8 @@ capture while uploading against capture alone, and the catch-up time of one simu
   ``[upload]``, then ``concurrency = 10`` as the CLI's default) into others; the peer runs first.
   Our time is the catch-up time: start to an empty backlog, every object verified and in the ledger.
 - Capture: the same live path on another hour, alone and while the uploader drains the first
-  store to a fresh bucket (in the same process, as in ``sdvlog run``).
+  store to a fresh bucket (the uploader in the same process, as in ``sdvlog run``; its requests
+  from the transfer process by default, or from its own threads with ``transfer = "thread"``).
 
 moto is a Python server on the same machine: its CPU (reported) competes with both clients and
 with the capture, which a remote endpoint would not; during the capture comparison it runs at
@@ -153,7 +154,8 @@ def _capture(report: Report, tmp: Path, server: MotoServer, traffic: Traffic) ->
     os.setpriority(os.PRIO_PROCESS, server._proc.pid, 19)
     runs: list[tuple[str, float]] = []
     for name, kw in (
-        ("uploading, default [upload]", {}),
+        ("uploading, default [upload] (transfer process)", {}),
+        ('uploading, transfer = "thread"', {"transfer": "thread"}),
         (f"uploading, max_bandwidth {CAPPED // 1000} kB/s", {"max_bandwidth": CAPPED}),
     ):
         bucket = f"during{len(runs)}"

@@ -47,6 +47,8 @@ def parse_upload(s: Section) -> UploadConfig:
             concurrency=s.get("concurrency", int, d.concurrency),
             timeout_s=_seconds(s, "timeout", d.timeout_s),
             retry_max_s=_seconds(s, "retry_max", d.retry_max_s),
+            transfer=s.choice("transfer", {"process": "process", "thread": "thread"}, d.transfer),
+            nice=s.get("nice", int, d.nice),
             **sizes,
         )
     )

@@ -31,6 +31,10 @@ _UNIQUE = ("table", "first_ns", "seq")
 Mode = Literal["direct", "aggregate"]
 Order = Literal["oldest", "newest"]
 OnFull = Literal["block", "drop_oldest"]
+#: Where the bytes are sent from: a child process at lower priority (``nice``), so that the
+#: upload's hashing and HTTP work never competes with capture for the interpreter, or threads of
+#: the service's own process (one process less, for a small machine or a debugger).
+TransferKind = Literal["process", "thread"]
 
 
 def template_fields(template: str, key: str) -> set[str]:
@@ -75,6 +79,8 @@ class UploadConfig:
     concurrency: int = 8
     timeout_s: float = 30.0
     retry_max_s: float = 60.0
+    transfer: TransferKind = "process"
+    nice: int = 10  # the transfer process's niceness, added to the service's (0..19)
 
     def __post_init__(self) -> None:
         if not self.bucket:
@@ -109,6 +115,8 @@ class UploadConfig:
         for name in ("interval_s", "timeout_s", "retry_max_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"upload.{name.removesuffix('_s')}", "must be positive")
+        if not 0 <= self.nice <= 19:
+            raise ConfigError("upload.nice", f"must be 0..19, got {self.nice}")
         if self.max_bandwidth is not None and self.max_bandwidth < 1:
             raise ConfigError("upload.max_bandwidth", "must be positive")
 

@@ -7,7 +7,8 @@ with the checksum (which AWS S3 checks) and the hex digest in ``x-amz-meta-sha25
 ETag must be the file's MD5 (what S3 gives for a single PUT without SSE-KMS), else a HEAD must
 show the same size and digest; then the ledger's ``uploaded`` row. A file with an intent
 left by a process that died, or whose attempt failed, is first looked up (HEAD): if the object is
-there with its digest it counts as uploaded without a second PUT.
+there with its digest it counts as uploaded without a second PUT. The hashing and the requests
+go through the :mod:`~logger.upload.transfer` (by default a child process at lower priority).
 
 Any failure sets back the whole uploader (one endpoint) by the next back-off delay: exponential
 with jitter, capped at ``retry_max``. Failures are counted by kind; wrong credentials and a missing
@@ -26,17 +27,17 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO
 
 from logger.core.burstlog import BurstLogger
 from logger.core.config_upload import UploadConfig
 from logger.store.layout import StoredFile
 from logger.store.store import ParquetStore, RetentionGuard
-from logger.upload.client import KINDS, Backoff, S3Target, UploadError
-from logger.upload.files import ExchangeGuard, FileId, digests_of, relative
+from logger.upload.client import KINDS, Backoff, UploadError
+from logger.upload.files import ExchangeGuard, FileId, relative
 from logger.upload.keys import object_key
 from logger.upload.ledger import Ledger
-from logger.upload.throttle import Throttle, ThrottledFile
+from logger.upload.throttle import Throttle
+from logger.upload.transfer import open_transfer
 
 log = logging.getLogger(__name__)
 __all__ = ["Uploader"]
@@ -52,8 +53,12 @@ class Uploader:
     ) -> None:
         self.cfg = cfg
         self.vin = vin
-        self.target = S3Target(cfg, source)  # a missing credential variable: ConfigError here
-        self.ledger = Ledger(state_dir)
+        self.target = open_transfer(cfg, source)  # a bad credential setting: ConfigError here
+        try:
+            self.ledger = Ledger(state_dir)
+        except BaseException:
+            self.target.close()
+            raise
         self._done = self.ledger.uploaded()
         self._intents = self.ledger.intents()
         self._settled = self.ledger.settled()
@@ -140,6 +145,7 @@ class Uploader:
             self._thread.join()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
+        self.target.close()
         self._save_status()
         self.ledger.close()
 
@@ -235,7 +241,7 @@ class Uploader:
             self._wake.set()
 
     def _upload(self, exchange: str, file: StoredFile, fid: FileId) -> None:
-        digest, md5 = digests_of(file.path)
+        digest, md5 = self.target.digests(file.path)
         hexdigest = digest.hex()
         key = object_key(self.cfg.template, self.vin, exchange, file)
         if fid in self._intents or fid in self._tried:
@@ -252,10 +258,9 @@ class Uploader:
             self.ledger.intend(*fid, key, hexdigest)
             self._intents.add(fid)
         self._tried.add(fid)
-        with _open(file.path, self._throttle) as body:
-            self._count("attempts")
-            meta = {"vin": self.vin, "exchange": exchange, "table": file.table}
-            etag = self.target.put(key, body, file.size, digest, meta)
+        self._count("attempts")
+        meta = {"vin": self.vin, "exchange": exchange, "table": file.table}
+        etag = self.target.put_file(key, file.path, file.size, digest, meta)
         if etag != md5:  # the MD5 of what the endpoint stored proves it (not so with SSE-KMS)
             self._count("attempts")
             remote = self.target.head(key)
@@ -393,7 +398,3 @@ class Uploader:
             self.ledger.set_status("last", self.stats())
         except Exception as exc:  # a closed or failing ledger must not end an upload thread
             log.warning("upload: cannot save the status to the ledger: %s", exc)
-
-
-def _open(path: Path, throttle: Throttle | None) -> IO[bytes]:
-    return ThrottledFile(path, throttle) if throttle else path.open("rb")

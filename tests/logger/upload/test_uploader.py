@@ -101,9 +101,8 @@ def test_after_a_crash_an_object_already_there_is_not_put_again(
         key = object_key(cfg.template, VIN, "can", f)
         digest = hashlib.sha256(f.path.read_bytes()).digest()
         first.ledger.intend("can", f.path.relative_to(store.root).as_posix(), key, digest.hex())
-        with f.path.open("rb") as body:
-            first.target.put(key, body, f.size, digest, {})
-    first.ledger.close()
+        first.target.put_file(key, f.path, f.size, digest, {})
+    first.stop()
     up = Uploader(cfg, VIN, tmp_path / "state")
     up.add_store("can", store)
     stats = run(up)
@@ -205,8 +204,8 @@ def test_without_an_md5_etag_a_head_verifies(
     store = new_store(tmp_path / "store")
     fill(store, 3)
     up = Uploader(upload_config(bucket), VIN, tmp_path / "state")
-    put = up.target.put
-    monkeypatch.setattr(up.target, "put", lambda *a, **k: put(*a, **k) and "not-an-md5")
+    put = up.target.put_file
+    monkeypatch.setattr(up.target, "put_file", lambda *a, **k: put(*a, **k) and "not-an-md5")
     up.add_store("can", store)
     stats = run(up)
     assert (stats["files"], stats["attempts"]) == (3, 6)  # a PUT and a HEAD each
