@@ -68,7 +68,23 @@ def _glue(cfg: LakeConfig, source: LakeSource, create: bool) -> Catalog:
     pair = source.credentials() if source.access_key_env is not None else None
     if pair is not None:  # else boto3's usual chain, as for S3
         props[GLUE_ACCESS_KEY_ID], props[GLUE_SECRET_ACCESS_KEY] = pair
-    return GlueCatalog(_NAME, **props)
+    catalog = GlueCatalog(_NAME, **props)
+    if create and cfg.warehouse is None and not _location(catalog, cfg.namespace):
+        raise LakeError(
+            f"lake.warehouse: the Glue database {cfg.namespace!r} has no location; give "
+            'warehouse = "s3://BUCKET/PATH" for the tables\' Iceberg metadata'
+        )
+    return catalog
+
+
+def _location(catalog: Catalog, namespace: str) -> str | None:
+    """The location of an existing namespace (a Glue database's ``LocationUri``), if any."""
+    from pyiceberg.exceptions import NoSuchNamespaceError  # noqa: PLC0415
+
+    try:
+        return catalog.load_namespace_properties(namespace).get("location")
+    except NoSuchNamespaceError:
+        return None
 
 
 def _rest(cfg: LakeConfig, source: LakeSource, create: bool) -> Catalog:
@@ -123,14 +139,18 @@ def catalog_errors(cfg: LakeConfig, source: LakeSource) -> Iterator[None]:
     )
     from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
 
-    failures: tuple[type[Exception], ...] = (OSError, ValueError, BotoCoreError, ClientError)
+    failures: tuple[type[Exception], ...] = (OSError, BotoCoreError, ClientError)
     failures += (SQLAlchemyError, RESTError, CommitFailedException)
     failures += (NoSuchNamespaceError, NoSuchTableError)
     try:
         yield
     except failures as exc:
-        text = " ".join(str(exc).split()) or type(exc).__name__
-        raise LakeError(f"{cfg.catalog} catalog at {_address(cfg, source)}: {text}") from exc
+        raise LakeError(_failed(cfg, source, exc)) from exc
+
+
+def _failed(cfg: LakeConfig, source: LakeSource, exc: Exception) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{cfg.catalog} catalog at {_address(cfg, source)}: {text}"
 
 
 def open_lake_catalog(cfg: LakeConfig, source: LakeSource, create: bool = False) -> Catalog:
@@ -139,7 +159,10 @@ def open_lake_catalog(cfg: LakeConfig, source: LakeSource, create: bool = False)
     from pyiceberg.exceptions import NoSuchNamespaceError  # noqa: PLC0415
 
     with catalog_errors(cfg, source):
-        catalog = CATALOGS[cfg.catalog](cfg, source, create)
+        try:
+            catalog = CATALOGS[cfg.catalog](cfg, source, create)
+        except ValueError as exc:  # the client cannot use what the catalog answered
+            raise LakeError(_failed(cfg, source, exc)) from exc
         if create:
             catalog.create_namespace_if_not_exists(cfg.namespace)
             return catalog

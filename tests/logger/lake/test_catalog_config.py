@@ -155,3 +155,13 @@ def test_a_lake_directory_given_on_the_command_line_replaces_the_bucket(
     catalog = open_catalog(tmp_path / "store" / ".lake", LakeSource(root=lake))
     paths = [t.file.file_path for t in catalog.load_table(("fleet", "frames")).scan().plan_files()]
     assert paths and all(p.startswith(str(lake.resolve())) for p in paths)
+
+
+def test_a_glue_lake_without_a_warehouse_is_refused_naming_the_key(
+    tmp_path: Path, small: Path, moto: MotoServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lake = f'[lake]\ncatalog = "glue"\nglue_endpoint = "{moto.endpoint}"\nnamespace = "bare"\n'
+    cfg = vehicle_toml(tmp_path / "v.toml", moto, lake)
+    assert main(["lake", "register", "-c", str(cfg)]) == 1
+    _, err = capsys.readouterr()
+    assert "lake.warehouse: the Glue database 'bare' has no location" in err, err
