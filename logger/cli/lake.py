@@ -11,6 +11,7 @@ from logger.cli.subcommand import Subcommand
 from logger.core.errors import LakeError
 
 if TYPE_CHECKING:
+    from logger.core.config_lake import LakeConfig
     from logger.lake.source import LakeSource
 
 
@@ -31,35 +32,71 @@ def _lake_args(p: argparse.ArgumentParser) -> None:
     ask.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
     ask.add_argument("--format", choices=("table", "csv", "jsonl", "arrow"), default="table")
     for q in (reg, ask):
-        q.add_argument("--catalog", type=Path, required=True, help="catalog directory (catalog.db)")
-        where = q.add_mutually_exclusive_group(required=True)
+        q.add_argument(
+            "-c",
+            "--config",
+            type=Path,
+            help="TOML configuration: its [lake] (catalog, bucket; default: [upload]'s bucket)",
+        )
+        q.add_argument(
+            "--catalog", type=Path, help="an SQL catalog's directory (catalog.db) instead"
+        )
+        where = q.add_mutually_exclusive_group()
         where.add_argument("--bucket", help="the lake's bucket (credentials from the environment)")
         where.add_argument("--lake-dir", type=Path, help="a local directory in the lake layout")
         q.add_argument("--endpoint", help="S3-compatible endpoint, e.g. http://127.0.0.1:9000")
-        q.add_argument("--region", default="us-east-1")
-        q.add_argument("--prefix", default="", help="key prefix of the lake in the bucket")
+        q.add_argument("--region", help="the bucket's region (default us-east-1)")
+        q.add_argument("--prefix", help="key prefix of the lake in the bucket")
 
 
-def _source(args: argparse.Namespace) -> LakeSource:
-    from logger.lake.source import LakeSource  # noqa: PLC0415
+def _lake_config(args: argparse.Namespace) -> LakeConfig:
+    """``[lake]`` of ``-c FILE`` (its defaults without one), the options given put over it."""
+    from dataclasses import replace  # noqa: PLC0415
 
-    return LakeSource(
-        bucket=args.bucket,
-        endpoint=args.endpoint,
-        region=args.region,
-        prefix=args.prefix,
-        root=args.lake_dir,
+    from logger.core.config import load_config  # noqa: PLC0415 - keep `sdvlog --help` fast
+    from logger.core.config_lake import LakeConfig  # noqa: PLC0415
+    from logger.core.config_parse_lake import default_lake  # noqa: PLC0415
+
+    if args.config is not None:
+        cfg = load_config(args.config)
+        lake = cfg.lake or default_lake(cfg.parquet, cfg.upload)
+    elif args.catalog is None:
+        raise LakeError("give -c FILE (its [lake]), or --catalog DIR (an SQL catalog)")
+    else:
+        lake = LakeConfig(catalog_dir=args.catalog)
+    if args.catalog is not None:  # an SQL catalog in that directory, whatever [lake] says
+        lake = replace(
+            lake,
+            catalog="sql",
+            catalog_dir=args.catalog,
+            uri=None,
+            warehouse=None,
+            token_env=None,
+            credential_env=None,
+            glue_endpoint=None,
+            glue_region=None,
+        )
+    if args.bucket is not None or args.lake_dir is not None:
+        lake = replace(lake, bucket=args.bucket, dir=args.lake_dir)
+    return replace(
+        lake,
+        endpoint=args.endpoint or lake.endpoint,
+        region=args.region or lake.region,
+        prefix=lake.prefix if args.prefix is None else args.prefix,
     )
 
 
 def _lake(args: argparse.Namespace) -> int:
-    from logger.lake.catalog import open_catalog, register  # noqa: PLC0415
+    from logger.lake.catalog import register  # noqa: PLC0415
+    from logger.lake.catalogs import catalog_errors, open_lake_catalog  # noqa: PLC0415
+    from logger.lake.source import LakeSource  # noqa: PLC0415
 
-    source = _source(args)
+    lake = _lake_config(args)
+    source = LakeSource.of(lake)
     if args.lake_cmd == "register":
-        result = register(
-            open_catalog(args.catalog, source, create=True), source, keys_dir=args.keys
-        )
+        with catalog_errors(lake, source):
+            catalog = open_lake_catalog(lake, source, create=True)
+            result = register(catalog, source, keys_dir=args.keys, namespace=lake.namespace)
         for name in sorted(result.added):
             print(
                 f"{name}: {result.added[name]} added, {result.present.get(name, 0)} already registered"
@@ -67,16 +104,17 @@ def _lake(args: argparse.Namespace) -> int:
         for key, why in sorted(result.skipped.items()):
             print(f"not registered: {key}: {why}", file=sys.stderr)
         return 0
-    return _query(args, source)
+    return _query(args, lake, source)
 
 
-def _query(args: argparse.Namespace, source: LakeSource) -> int:
+def _query(args: argparse.Namespace, lake: LakeConfig, source: LakeSource) -> int:
     from logger.cli.answers import WRITERS  # noqa: PLC0415
-    from logger.lake.catalog import open_catalog  # noqa: PLC0415
+    from logger.lake.catalogs import catalog_errors, open_lake_catalog  # noqa: PLC0415
     from logger.lake.engines import make_engine  # noqa: PLC0415
     from logger.lake.query import Fleet  # noqa: PLC0415
 
-    fleet = Fleet(open_catalog(args.catalog, source))
+    with catalog_errors(lake, source):
+        fleet = Fleet(open_lake_catalog(lake, source), lake.namespace)
     vehicles = (
         None
         if args.vehicles == "all"

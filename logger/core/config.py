@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from logger.core.address import parse_url
+from logger.core.config_lake import LakeConfig
 from logger.core.config_upload import UploadConfig
 from logger.core.errors import ConfigError
 
@@ -60,7 +61,6 @@ class BrokerConfig:
             raise ConfigError(
                 "broker.url", f"expected 'embedded' or mqtt[s]://host[:port], got {self.url!r}"
             )
-
         if not 0 <= self.embedded_port <= 65535:
             raise ConfigError(
                 "broker.embedded_port",
@@ -338,6 +338,7 @@ class Config:
     limits: LimitsConfig = LimitsConfig()
     http: HttpConfig | None = None
     upload: UploadConfig | None = None
+    lake: LakeConfig | None = None
     source: Path | None = None
 
     def __post_init__(self) -> None:

@@ -309,6 +309,11 @@ def build_config(data: Mapping[str, Any], source: Path | None) -> Config:
         from logger.core.config_parse_upload import parse_upload  # noqa: PLC0415 - uses Section
 
         upload = parse_upload(root.sub("upload"))
+    lake = None
+    if "lake" in data:
+        from logger.core.config_parse_lake import parse_lake  # noqa: PLC0415 - uses Section
+
+        lake = parse_lake(root.sub("lake"), parquet, upload)
     root.finish()
     return Config(
         vin=vin,
@@ -321,5 +326,6 @@ def build_config(data: Mapping[str, Any], source: Path | None) -> Config:
         limits=limits,
         http=http,
         upload=upload,
+        lake=lake,
         source=source,
     )

@@ -13,6 +13,8 @@ Design (README, "Fleet lake"):
 * **vehicle.** Not a column of the files: the key (``vehicle=``) gives the identity partition
   value, cross-checked with the ``sdvlog.vin`` footer metadata; Iceberg readers fill the column
   from the partition, and the SQL engines read it from the file path.
+* **Catalog.** ``[lake] catalog``: pyiceberg's SQL catalog on SQLite (default), AWS Glue or an
+  Iceberg REST catalog (:mod:`logger.lake.catalogs`).
 * **Encrypted files** (Parquet modular encryption): engines cannot read them, so they are
   decrypted at registration with the vehicle's key (``register --keys DIR``) into a plaintext copy
   under ``decrypted/`` that the bucket stores with server-side encryption; the upload itself is
@@ -27,6 +29,7 @@ from logger.core.exports import lazy_exports
 
 if TYPE_CHECKING:
     from logger.lake.catalog import RegisterResult, open_catalog, register
+    from logger.lake.catalogs import open_lake_catalog
     from logger.lake.engines import DuckDbEngine, SparkEngine, make_engine
     from logger.lake.query import Fleet
     from logger.lake.source import LakeSource
@@ -39,6 +42,7 @@ __all__ = [
     "SparkEngine",
     "make_engine",
     "open_catalog",
+    "open_lake_catalog",
     "register",
 ]
 
@@ -52,6 +56,7 @@ __getattr__ = lazy_exports(
         "SparkEngine": "logger.lake.engines",
         "make_engine": "logger.lake.engines",
         "open_catalog": "logger.lake.catalog",
+        "open_lake_catalog": "logger.lake.catalogs",
         "register": "logger.lake.catalog",
     },
 )

@@ -1,8 +1,8 @@
 """The lake's Iceberg catalog and ``sdvlog lake register``.
 
-One Iceberg table per table kind (``frames``, ``raw``, ``signals__<Message>``) in the namespace
-``fleet`` of a pyiceberg SQL catalog on SQLite (``<dir>/catalog.db``, metadata under
-``<dir>/warehouse``). Uploaded files are added as they are (no rewrite): their footers give the
+One Iceberg table per table kind (``frames``, ``raw``, ``signals__<Message>``) in the lake's
+namespace (``fleet`` by default) of its Iceberg catalog (:mod:`logger.lake.catalogs`: SQL on
+SQLite by default, Glue or REST). Uploaded files are added as they are (no rewrite): their footers give the
 column statistics, and the partition (``vehicle`` identity, ``hour(ts)``) is set from the object
 key. ``vehicle`` is not a column of the files: Iceberg readers fill an identity partition column
 that a data file lacks from the partition value (Iceberg spec, "Column Projection").
@@ -23,7 +23,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from logger.core.compat import iceberg_file_statistics
+from logger.core.config_lake import DEFAULT_NAMESPACE, LakeConfig
 from logger.core.errors import EncryptionError, LakeError
+from logger.lake.catalogs import open_lake_catalog
 from logger.lake.decrypt import decrypt_object, decrypted_key
 from logger.lake.keys import ObjectKey, iceberg_name, parse_key
 from logger.lake.source import LakeSource
@@ -39,7 +41,7 @@ __all__ = ["NAMESPACE", "TIME_COLUMN", "VEHICLE", "RegisterResult", "open_catalo
 
 log = logging.getLogger(__name__)
 
-NAMESPACE = "fleet"
+NAMESPACE = DEFAULT_NAMESPACE
 VEHICLE = "vehicle"
 TIME_COLUMN = "ts"
 _HOUR_NS = 3_600_000_000_000
@@ -56,23 +58,9 @@ class RegisterResult:
 
 
 def open_catalog(directory: Path, source: LakeSource, create: bool = False) -> Catalog:
-    """The SQL catalog in ``directory``; :class:`LakeError` when it is missing (and not ``create``)."""
-    from pyiceberg.catalog.sql import SqlCatalog  # noqa: PLC0415 - only the lake needs it
-
-    db = directory / "catalog.db"
-    if not create and not db.is_file():
-        raise LakeError(f"no lake catalog at {db}: run 'sdvlog lake register' first")
-    directory.mkdir(parents=True, exist_ok=True)
-    warehouse = directory / "warehouse"
-    warehouse.mkdir(exist_ok=True)
-    catalog = SqlCatalog(
-        "lake",
-        uri=f"sqlite:///{db.resolve()}",
-        warehouse=warehouse.resolve().as_uri(),
-        **source.fileio_properties(),
-    )
-    catalog.create_namespace_if_not_exists(NAMESPACE)
-    return catalog
+    """The SQL catalog in ``directory``; :class:`LakeError` when it is missing (and not
+    ``create``). Other kinds of catalog: :func:`logger.lake.catalogs.open_lake_catalog`."""
+    return open_lake_catalog(LakeConfig(catalog_dir=directory), source, create)
 
 
 def _footer(io: FileIO, uri: str) -> pq.FileMetaData:
@@ -118,12 +106,11 @@ def _lake_schema(arrow: pa.Schema, where: str) -> pa.Schema:
     return pa.schema([*fields, pa.field(VEHICLE, pa.string())])
 
 
-def _table(catalog: Catalog, name: str, schema: pa.Schema) -> Table:
+def _table(catalog: Catalog, ident: tuple[str, str], schema: pa.Schema) -> Table:
     from pyiceberg.exceptions import NoSuchTableError  # noqa: PLC0415
     from pyiceberg.table import TableProperties  # noqa: PLC0415
     from pyiceberg.transforms import HourTransform, IdentityTransform  # noqa: PLC0415
 
-    ident = f"{NAMESPACE}.{name}"
     try:
         table = catalog.load_table(ident)
     except NoSuchTableError:
@@ -131,7 +118,7 @@ def _table(catalog: Catalog, name: str, schema: pa.Schema) -> Table:
         with table.update_spec() as spec:
             spec.add_field(VEHICLE, IdentityTransform(), VEHICLE)
             spec.add_field(TIME_COLUMN, HourTransform(), "ts_hour")
-        log.info("created Iceberg table %s", ident)
+        log.info("created Iceberg table %s", ".".join(ident))
     missing = [n for n in schema.names if n not in table.schema().column_names]
     if missing:
         with table.update_schema() as update:
@@ -187,8 +174,10 @@ def register(
     source: LakeSource,
     keys: Iterable[str] | None = None,
     keys_dir: Path | None = None,
+    namespace: str = NAMESPACE,
 ) -> RegisterResult:
-    """Add every conforming object of ``source`` not yet in its table; see the module docstring.
+    """Add every conforming object of ``source`` not yet in its table (in ``namespace``); see
+    the module docstring.
 
     With ``keys_dir``, encrypted objects are decrypted into the lake first
     (:mod:`logger.lake.decrypt`); without, they are reported in ``skipped``."""
@@ -208,14 +197,14 @@ def register(
 
     io = load_file_io({**catalog.properties, **source.fileio_properties()})
     for name, objs in sorted(by_table.items()):
-        _register_table(catalog, io, name, objs, result, keys_dir, source)
+        _register_table(catalog, io, (namespace, name), objs, result, keys_dir, source)
     return result
 
 
 def _register_table(
     catalog: Catalog,
     io: FileIO,
-    name: str,
+    ident: tuple[str, str],
     objs: list[ObjectKey],
     result: RegisterResult,
     keys_dir: Path | None,
@@ -223,9 +212,10 @@ def _register_table(
 ) -> None:
     from pyiceberg.exceptions import NoSuchTableError  # noqa: PLC0415
 
+    name = ident[1]
     table: Table | None = None
     try:
-        table = catalog.load_table(f"{NAMESPACE}.{name}")
+        table = catalog.load_table(ident)
     except NoSuchTableError:
         table = None
     known = _registered(table) if table is not None else set()
@@ -262,7 +252,7 @@ def _register_table(
         result.added[name] = 0
         return
     merged = pa.unify_schemas([s for _, _, s in footers], promote_options="permissive")
-    table = _table(catalog, name, merged)
+    table = _table(catalog, ident, merged)
     with table.transaction() as tx, tx.update_snapshot().fast_append() as append:
         for obj, footer, _ in footers:
             append.append_data_file(_data_file(table, source.uri(obj.key), obj, footer))

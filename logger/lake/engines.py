@@ -7,7 +7,6 @@ each as the normalised view :mod:`logger.lake.sql` expects, runs one statement a
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -84,9 +83,9 @@ def _quoted(text: str) -> str:
 
 def _duckdb_secret(source: LakeSource) -> str:
     parts = ["TYPE s3", f"REGION {_quoted(source.region)}"]
-    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
-    if key and secret:
-        parts += [f"KEY_ID {_quoted(key)}", f"SECRET {_quoted(secret)}"]
+    pair = source.credentials()
+    if pair is not None:
+        parts += [f"KEY_ID {_quoted(pair[0])}", f"SECRET {_quoted(pair[1])}"]
     else:
         parts.append("PROVIDER credential_chain")
     if source.endpoint:

@@ -45,7 +45,7 @@ class _Table:
 class Fleet:
     """The lake's tables as the catalog knows them, and the questions asked of them."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, namespace: str = NAMESPACE) -> None:
         from pyiceberg.types import (  # noqa: PLC0415  # noqa: PLC0415
             BooleanType,
             DecimalType,
@@ -57,7 +57,7 @@ class Fleet:
 
         numeric_types = (BooleanType, DecimalType, DoubleType, FloatType, IntegerType, LongType)
         self.tables: dict[str, _Table] = {}
-        for ident in catalog.list_tables(NAMESPACE):
+        for ident in catalog.list_tables(namespace):
             table = catalog.load_table(ident)
             schema = table.schema()
             cols = [f.name for f in schema.fields if f.name != VEHICLE]
