@@ -1,6 +1,6 @@
 """The layering contract of pyproject.toml (``[tool.importlinter]``) holds: dependencies point one
-way along the pipeline, core ← store ← streams/mqtt/signals/dbc ← canp/spi ← hw/capture/query ←
-gateway, web ← service ← cli."""
+way along the pipeline, core ← store ← streams/mqtt/signals/dbc ← rollup ← canp/spi ←
+hw/capture/query ← gateway, web ← service ← cli."""
 
 from __future__ import annotations
 

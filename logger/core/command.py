@@ -103,7 +103,9 @@ def _ids(value: str) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
-def _conditions(value: str) -> tuple[Condition, ...]:
+def parse_conditions(value: str) -> tuple[Condition, ...]:
+    """The conditions of a ``where=`` value (``"EngineSpeed>4000,VehicleSpeed<5"``); raises
+    :class:`CommandError` naming the item that is not ``signal op number``."""
     conds: list[Condition] = []
     for item in _split_list("where", value):
         m = _COND_RE.match(item)
@@ -172,7 +174,7 @@ _SELECTOR_PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
     "id": ("ids", _ids),
     "msg": ("msgs", lambda v: _names("msg", v, _NAME_RE)),
     "sig": ("sigs", lambda v: _names("sig", v, _NAME_RE)),
-    "where": ("where", _conditions),
+    "where": ("where", parse_conditions),
     "out": ("out", _out),
     "limit": ("limit", _limit),
 }

@@ -22,6 +22,7 @@ module, and where the others live::
     ├── ServiceError           the service could not start or stop cleanly
     ├── LakeError              the fleet lake: a catalog, bucket, engine or file cannot be used
     ├── UploadError            logger.upload.client: an upload attempt failed (its kind: auth, ...)
+    ├── RollupError            logger.rollup.state: a span of data is before the rolled-up horizon
     ├── WireError              canp.wire: a CANP payload breaks the format (also a ValueError)
     ├── WireError              spi.wire: an SPI payload or record breaks the format (also a ValueError)
     ├── WireError              logger.query.pair0: a peer broke the SP wire protocol
