@@ -87,8 +87,7 @@ class Uploader:
             ("files", "bytes", "already_present", "attempts", "retention_blocked", "conflicts",
              "lost_files", "lost_bytes", "succeeded_since_save"), 0)  # fmt: skip
         self._failures: dict[str, int] = dict.fromkeys(KINDS, 0)
-        self._last_error = ""
-        self._last_error_kind = ""
+        self._last_error = self._last_error_kind = ""
         self._last_error_ns = 0
         self._last_success_ns = 0
         self._backlog = (0, 0, 0)  # at the last scan: files, bytes, oldest first_ns
