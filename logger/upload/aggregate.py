@@ -44,6 +44,9 @@ __all__ = ["AggregateUploader", "make_uploader"]
 
 HOUR_NS = 3_600_000_000_000
 _Item = tuple[str, ParquetStore, StoredFile, FileId]
+#: The sweep's failures go through the uploaders' accounting as an upload's do (counted by kind,
+#: named once per outage, setting back the next attempt) under this id, which names no file.
+_SWEEP: FileId = ("", "aggregate:sweep")
 
 
 def make_uploader(
@@ -113,9 +116,9 @@ class AggregateUploader(Uploader):
 
     def _scan(self) -> list[_Item]:
         found = super()._scan()
-        with self._lock:
-            quiet = not self._inflight
-        if not self._swept and quiet:  # no upload being created meanwhile
+        with self._lock:  # no upload being created meanwhile, and not backing off
+            quiet = not self._inflight and self._retry_at <= time.monotonic()
+        if not self._swept and quiet:
             self._sweep()
         with self._lock:
             busy = {m for g in self._inflight if g in self._groups for m in self._groups[g].fids}
@@ -215,15 +218,18 @@ class AggregateUploader(Uploader):
         keep = {(p.key, p.upload_id) for p in list(self._pending.values())}
         try:
             for prefix in self._prefixes():
+                self._count("attempts")
                 for key, upload_id in self.target.multipart_uploads(prefix):
                     if (key, upload_id) not in keep:
+                        self._count("attempts")
                         self.target.abort_multipart(key, upload_id)
                         self._count("aborted")
                         log.info("upload: aborted stale multipart upload of %s", key)
-        except UploadError as exc:
-            log.warning("upload: cannot list stale multipart uploads yet: %s", exc)
+        except UploadError as exc:  # tried again at a scan after the back-off
+            self._failed(_SWEEP, exc)
             return
         self._swept = True
+        self._succeeded()
 
     def _prefixes(self) -> set[str]:
         """The literal start of the key of each exchange, when it holds the VIN (else nothing

@@ -20,7 +20,9 @@ Emit = Callable[[int, bytes], None]
 
 class PartSink(io.RawIOBase):
     """A write-only stream that hands out ``part_size`` byte parts (the last may be shorter) and
-    keeps the SHA-256, size and part MD5s of everything written."""
+    keeps the SHA-256, size and part MD5s of everything written. Once ``emit`` raised, every later
+    write raises the same error and emits nothing (the Parquet writer, closing, writes its footer:
+    that must not send the failed part's bytes again as the next part)."""
 
     def __init__(self, part_size: int, emit: Emit) -> None:
         super().__init__()
@@ -30,6 +32,7 @@ class PartSink(io.RawIOBase):
         self.sha256 = hashlib.sha256()
         self.size = 0
         self.md5s: list[bytes] = []
+        self._failed: BaseException | None = None
 
     def writable(self) -> bool:
         return True
@@ -38,6 +41,8 @@ class PartSink(io.RawIOBase):
         return self.size
 
     def write(self, b: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._failed is not None:
+            raise self._failed
         data = bytes(b)
         self.sha256.update(data)
         self.size += len(data)
@@ -48,13 +53,19 @@ class PartSink(io.RawIOBase):
         return len(data)
 
     def finish(self) -> None:
+        if self._failed is not None:
+            raise self._failed
         if self._buf or not self.md5s:
             self._part(bytes(self._buf))
             self._buf.clear()
 
     def _part(self, data: bytes) -> None:
         self.md5s.append(hashlib.md5(data, usedforsecurity=False).digest())
-        self._emit(len(self.md5s), data)
+        try:
+            self._emit(len(self.md5s), data)
+        except BaseException as exc:
+            self._failed = exc
+            raise
 
     def multipart_etag(self) -> str:
         """The ETag S3 gives the completed multipart object."""
