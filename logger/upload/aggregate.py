@@ -10,14 +10,16 @@ hour is over, ``interval`` has passed since its first row, or ``sdvlog upload --
 Key: the template filled in as for a file with the first file's ``first_ns`` and ``seq`` and the
 latest ``last_ns``: deterministic, and the ledger keeps a group's members once it is started.
 
-Upload: compact once to learn the object's size and SHA-256 (bounded memory: nothing is kept but
-the digest), record the aggregate (:class:`~logger.upload.agg_ledger.AggLedger`), create the
-multipart upload with the digest in ``x-amz-meta-sha256``, record its id, then compact again and
-send each ``part_size`` part as it is produced, recording its ETag before the next. After a crash
-the recorded upload is resumed: ListParts, and a part whose ETag is the MD5 of the part compacted
-again is not sent again. Complete, verify (size, SHA-256 in HEAD, the multipart ETag computed from
-the parts' MD5s), and only then record every member file as uploaded (so retention may delete it).
-Incomplete uploads under this vehicle's prefix that the ledger does not hold are aborted at start.
+Upload: compact once into the spool (:mod:`logger.upload.spool`) to learn the object's size and
+SHA-256, record the aggregate (:class:`~logger.upload.agg_ledger.AggLedger`), create the
+multipart upload with the digest in ``x-amz-meta-sha256``, record its id, then send the spool in
+``part_size`` parts, recording each one's ETag before the next. Without a spool (no room on the
+disk) the first compaction keeps nothing but the digest and the parts come from compacting again
+as it is produced (bounded memory). After a crash the recorded upload is resumed: ListParts, and a
+part whose ETag is the MD5 of that part (from the spool, or compacted again) is not sent again.
+Complete, verify (size, SHA-256 in HEAD, the multipart ETag computed from the parts' MD5s), and
+only then record every member file as uploaded (so retention may delete it). Incomplete uploads
+under this vehicle's prefix that the ledger does not hold are aborted at start.
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ from logger.store.layout import StoredFile, partition
 from logger.store.store import ParquetStore
 from logger.upload.agg_ledger import AggLedger, Pending
 from logger.upload.client import UploadError
-from logger.upload.compact import PartSink, compact
+from logger.upload.compact import PartSink, compact, replay
 from logger.upload.files import FileId, relative
 from logger.upload.keys import object_key
+from logger.upload.spool import Spool
 from logger.upload.uploader import Uploader
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,9 @@ __all__ = ["AggregateUploader", "make_uploader"]
 
 HOUR_NS = 3_600_000_000_000
 _Item = tuple[str, ParquetStore, StoredFile, FileId]
+#: The sweep's failures go through the uploaders' accounting as an upload's do (counted by kind,
+#: named once per outage, setting back the next attempt) under this id, which names no file.
+_SWEEP: FileId = ("", "aggregate:sweep")
 
 
 def make_uploader(
@@ -72,6 +78,8 @@ class AggregateUploader(Uploader):
         self.flush = flush
         self.aggs = AggLedger(state_dir)
         self._pending = {p.key: p for p in self.aggs.pending()}
+        self.spool = Spool(state_dir)
+        self.spool.prune(self._pending)
         self._groups: dict[FileId, Group] = {}
         self._rows: dict[FileId, int] = {}
         self._swept = False
@@ -113,9 +121,9 @@ class AggregateUploader(Uploader):
 
     def _scan(self) -> list[_Item]:
         found = super()._scan()
-        with self._lock:
-            quiet = not self._inflight
-        if not self._swept and quiet:  # no upload being created meanwhile
+        with self._lock:  # no upload being created meanwhile, and not backing off
+            quiet = not self._inflight and self._retry_at <= time.monotonic()
+        if not self._swept and quiet:
             self._sweep()
         with self._lock:
             busy = {m for g in self._inflight if g in self._groups for m in self._groups[g].fids}
@@ -215,15 +223,18 @@ class AggregateUploader(Uploader):
         keep = {(p.key, p.upload_id) for p in list(self._pending.values())}
         try:
             for prefix in self._prefixes():
+                self._count("attempts")
                 for key, upload_id in self.target.multipart_uploads(prefix):
                     if (key, upload_id) not in keep:
+                        self._count("attempts")
                         self.target.abort_multipart(key, upload_id)
                         self._count("aborted")
                         log.info("upload: aborted stale multipart upload of %s", key)
-        except UploadError as exc:
-            log.warning("upload: cannot list stale multipart uploads yet: %s", exc)
+        except UploadError as exc:  # tried again at a scan after the back-off
+            self._failed(_SWEEP, exc)
             return
         self._swept = True
+        self._succeeded()
 
     def _prefixes(self) -> set[str]:
         """The literal start of the key of each exchange, when it holds the VIN (else nothing
@@ -284,6 +295,7 @@ class AggregateUploader(Uploader):
             self._count("aborted")
         self.aggs.finish(p.key)
         self._pending.pop(p.key, None)
+        self.spool.remove(p.key)
 
     def _send(self, g: Group) -> None:
         paths = [f.path for f in g.files]
@@ -292,9 +304,12 @@ class AggregateUploader(Uploader):
         if p is None or p.files != rel:
             if p is not None:
                 self._drop(p)
-            probe = PartSink(self.cfg.part_size, lambda n, d: None)
-            compact(paths, probe)
-            p = Pending(g.key, g.exchange, rel, probe.size, probe.sha256.hexdigest(), None)
+            made = self.spool.make(g.key, paths, sum(f.size for f in g.files))
+            if made is None:  # no spool: compacted for the digest, again for the parts
+                probe = PartSink(self.cfg.part_size, lambda n, d: None)
+                compact(paths, probe)
+                made = probe.size, probe.sha256.hexdigest()
+            p = Pending(g.key, g.exchange, rel, *made, None)
             self.aggs.intend(p)
             self._pending[g.key] = p
         self._count("attempts")
@@ -345,10 +360,14 @@ class AggregateUploader(Uploader):
             etags.append(md5)
 
         sink = PartSink(self.cfg.part_size, emit)
-        compact(paths, sink)
+        spooled = self.spool.get(g.key, p.size)
+        if spooled is not None:
+            replay(spooled, sink)
+        else:
+            compact(paths, sink)
         if sink.size != p.size or sink.sha256.hexdigest() != p.sha256:
-            self._drop(p)  # compaction is not reproducible here (a new pyarrow?): start over
-            raise UploadError("client", f"{g.key}: compacting again gave other bytes")
+            self._drop(p)  # a torn spool, or compaction not reproducible (a new pyarrow?)
+            raise UploadError("client", f"{g.key}: its bytes differ from the recorded digest")
         self._count("attempts")
         etag = self.target.complete_multipart(g.key, upload_id, etags)
         if etag != sink.multipart_etag():
@@ -369,6 +388,7 @@ class AggregateUploader(Uploader):
         self._last_success_ns = time.time_ns()
         self.aggs.finish(p.key)
         self._pending.pop(p.key, None)
+        self.spool.remove(p.key)
 
     def _local_size(self, exchange: str, path: str) -> int:
         store = self._stores.get(exchange)

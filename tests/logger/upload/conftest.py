@@ -13,15 +13,27 @@ from pathlib import Path
 
 import pytest
 
+from logger.core.config import ParquetConfig
 from logger.core.config_upload import UploadConfig
 from logger.store import ParquetStore, StoredFile
+from logger.upload.aggregate import make_uploader
+from logger.upload.uploader import Uploader
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, MotoServer, s3_client
-from tests.support.store import BASE_NS, MINUTE_NS, chunk, evenly, make_store, write_published
+from tests.support.store import (
+    BASE_METADATA,
+    BASE_NS,
+    MINUTE_NS,
+    chunk,
+    evenly,
+    make_store,
+    write_published,
+)
 
 BUCKET = "fleet"
 VIN = "WVWZZZ1JZXW000001"
 KEY_ENV = "SDVLOG_TEST_S3_KEY"
 SECRET_ENV = "SDVLOG_TEST_S3_SECRET"
+LIMIT = 5  # the file_count of a guarded store
 
 
 @pytest.fixture
@@ -120,3 +132,52 @@ def local_digests(store_dir: Path, vin: str = VIN, exchange: str = "can") -> dic
         rel = p.relative_to(root).as_posix()
         out[f"vehicle={vin}/exchange={exchange}/{rel}"] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
+
+
+def failures(up: Uploader) -> dict[str, int]:
+    """The uploader's failures by kind."""
+    found = up.stats()["failures"]
+    assert isinstance(found, dict)
+    return found
+
+
+def uploaded(up: Uploader) -> int:
+    n = up.stats()["files"]
+    assert isinstance(n, int)
+    return n
+
+
+def finish(up: Uploader, timeout: float = 60) -> dict[str, object]:
+    """Wait until the uploader is idle (failing the test after ``timeout``), stop it: its stats."""
+    try:
+        assert up.wait_idle(timeout), up.stats()
+        return up.stats()
+    finally:
+        up.stop()
+
+
+def guarded_store(directory: Path, up: Uploader) -> ParquetStore:
+    """A store of at most :data:`LIMIT` files whose retention asks ``up`` (its guard)."""
+    cfg = ParquetConfig(dir=directory, file_count=LIMIT)
+    store = ParquetStore(cfg, "can", BASE_METADATA, up.guard("can"))
+    store.recover()
+    up.add_store("can", store)
+    return store
+
+
+def numbers(up: Uploader) -> tuple[int, int, int, int]:
+    """Backlog (files), retention_blocked, lost files, lost bytes."""
+    s = up.stats()
+    backlog, lost = s["backlog"], s["lost"]
+    assert isinstance(backlog, dict) and isinstance(lost, dict)
+    blocked = s["retention_blocked"]
+    assert isinstance(blocked, int)
+    return backlog["pending_files"], blocked, lost["files"], lost["bytes"]
+
+
+def offline(moto: MotoServer, tmp_path: Path, **changes: object) -> tuple[Uploader, UploadConfig]:
+    """The uploader of ``changes`` (``mode`` included; aggregate windows flushed as by ``--once``)
+    on ``moto``, killed: the endpoint is unreachable."""
+    cfg = upload_config(moto, **changes)
+    moto.kill()
+    return make_uploader(cfg, VIN, tmp_path / "state", flush=True), cfg

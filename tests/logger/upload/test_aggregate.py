@@ -22,26 +22,18 @@ from logger.upload.agg_ledger import AggLedger, Pending
 from logger.upload.aggregate import HOUR_NS, AggregateUploader, make_uploader
 from logger.upload.compact import PartSink
 from logger.upload.ledger import Ledger
-from tests.logger.upload.agg_support import big_files, incomplete, objects, rows_of, stored
+from tests.logger.upload.agg_support import (
+    aggregate,
+    big_files,
+    incomplete,
+    objects,
+    rows_of,
+    run,
+    stored,
+)
 from tests.logger.upload.conftest import BUCKET, VIN, fill, new_store, upload_config
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, MotoServer, s3_client
 from tests.support.store import BASE_NS, MINUTE_NS, chunk, evenly, write_published
-
-
-def run(up: AggregateUploader | object) -> dict[str, object]:
-    assert isinstance(up, AggregateUploader)
-    up.start()
-    try:
-        assert up.wait_idle(120), up.stats()
-        return up.stats()
-    finally:
-        up.stop()
-
-
-def aggregate(server: MotoServer, state: Path, **changes: object) -> AggregateUploader:
-    up = make_uploader(upload_config(server, mode="aggregate", **changes), VIN, state, flush=True)
-    assert isinstance(up, AggregateUploader)
-    return up
 
 
 def test_one_object_per_table_and_hour_equal_to_the_files_rows(

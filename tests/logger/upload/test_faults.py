@@ -15,35 +15,18 @@ from tests.logger.upload.conftest import (
     VIN,
     create_bucket,
     downloaded,
+    failures,
     fill,
+    finish,
     listed,
     local_digests,
     new_store,
     upload_config,
+    uploaded,
 )
 from tests.logger.upload.proxy import Proxy
 from tests.support.s3 import MotoServer
 from tests.support.service import wait_until
-
-
-def failures(up: Uploader) -> dict[str, int]:
-    found = up.stats()["failures"]
-    assert isinstance(found, dict)
-    return found
-
-
-def finish(up: Uploader) -> dict[str, object]:
-    try:
-        assert up.wait_idle(60), up.stats()
-        return up.stats()
-    finally:
-        up.stop()
-
-
-def uploaded(up: Uploader) -> int:
-    n = up.stats()["files"]
-    assert isinstance(n, int)
-    return n
 
 
 def test_server_killed_and_restarted_mid_upload(

@@ -6,14 +6,21 @@ and resumed by every later run (parts that landed are not sent again), no incomp
 from __future__ import annotations
 
 import random
-import re
 import signal
 import subprocess
 import sys
 from functools import partial
 from pathlib import Path
 
-from tests.logger.upload.agg_support import big_files, incomplete, objects, rows_of, stored
+from tests.logger.upload.agg_support import (
+    big_files,
+    creates,
+    incomplete,
+    objects,
+    part_puts,
+    rows_of,
+    stored,
+)
 from tests.logger.upload.conftest import BUCKET, new_store
 from tests.logger.upload.test_kill import config_file
 from tests.support.s3 import MotoServer, s3_client
@@ -21,17 +28,6 @@ from tests.support.service import run_cli, wait_until
 
 RUNS = 5
 FILES = 20  # 2 MB each, incompressible: 8 parts of 5 MB (the last shorter)
-_PART = re.compile(r'"PUT /[^ ]*[?&]partNumber=(\d+)[^ ]* HTTP/1\.1" 200')
-
-
-def part_puts(server: MotoServer) -> list[int]:
-    """The part numbers of every part PUT moto answered 200, in order."""
-    return [int(m.group(1)) for m in _PART.finditer(server.log_path.read_text())]
-
-
-def creates(server: MotoServer) -> int:
-    """How many multipart uploads were created (``POST ...?uploads``) in the bucket."""
-    return server.log_path.read_text().count('?uploads HTTP/1.1" 200')
 
 
 def landed(server: MotoServer, proc: subprocess.Popen[bytes], target: int) -> bool:

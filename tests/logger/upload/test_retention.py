@@ -8,47 +8,22 @@ from pathlib import Path
 
 import pytest
 
-from logger.core.config import ParquetConfig
-from logger.core.config_upload import UploadConfig
-from logger.store import ParquetStore
 from logger.upload.ledger import Ledger
 from logger.upload.uploader import Uploader
 from tests.logger.upload.conftest import (
+    LIMIT,
     VIN,
     create_bucket,
     downloaded,
     fill,
+    guarded_store,
     local_digests,
+    numbers,
+    offline,
     upload_config,
 )
 from tests.support.s3 import MotoServer
 from tests.support.service import wait_until
-from tests.support.store import BASE_METADATA
-
-LIMIT = 5
-
-
-def guarded_store(directory: Path, up: Uploader) -> ParquetStore:
-    cfg = ParquetConfig(dir=directory, file_count=LIMIT)
-    store = ParquetStore(cfg, "can", BASE_METADATA, up.guard("can"))
-    store.recover()
-    up.add_store("can", store)
-    return store
-
-
-def offline(moto: MotoServer, tmp_path: Path, **changes: object) -> tuple[Uploader, UploadConfig]:
-    cfg = upload_config(moto, **changes)
-    moto.kill()
-    return Uploader(cfg, VIN, tmp_path / "state"), cfg
-
-
-def numbers(up: Uploader) -> tuple[int, int, int, int]:
-    s = up.stats()
-    backlog, lost = s["backlog"], s["lost"]
-    assert isinstance(backlog, dict) and isinstance(lost, dict)
-    blocked = s["retention_blocked"]
-    assert isinstance(blocked, int)
-    return backlog["pending_files"], blocked, lost["files"], lost["bytes"]
 
 
 def test_block_keeps_every_file_until_uploaded(
