@@ -24,7 +24,7 @@ from pathlib import Path
 
 from logger.core.burstlog import BurstLogger
 from logger.upload.compact import write
-from logger.upload.files import digests_of
+from logger.upload.digest import digests_of
 
 log = logging.getLogger(__name__)
 __all__ = ["ROOM", "SPOOL_DIR", "Spool"]

@@ -12,7 +12,6 @@ transfer`` to an implementation:
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -20,12 +19,11 @@ from typing import IO, Protocol
 
 from logger.core.config_upload import TransferKind, UploadConfig
 from logger.upload.client import Remote, S3Target
+from logger.upload.digest import digests_of
 from logger.upload.throttle import Throttle, ThrottledFile
 from logger.upload.transfer_process import ProcessTransfer
 
 __all__ = ["TRANSFERS", "LocalTransfer", "Transfer", "open_transfer"]
-
-_HASH_CHUNK = 1 << 20
 
 
 class Transfer(Protocol):
@@ -67,12 +65,7 @@ class LocalTransfer(S3Target):
         self._throttle = Throttle(cfg.max_bandwidth, self._closed) if cfg.max_bandwidth else None
 
     def digests(self, path: Path) -> tuple[bytes, str]:
-        sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
-        with path.open("rb") as f:
-            while chunk := f.read(_HASH_CHUNK):
-                sha.update(chunk)
-                md5.update(chunk)
-        return sha.digest(), md5.hexdigest()
+        return digests_of(path)
 
     def put_file(
         self, key: str, path: Path, size: int, sha256: bytes, meta: Mapping[str, str]
